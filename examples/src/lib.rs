@@ -1,0 +1,1 @@
+//! Runnable examples for fastagentic; see the `[[example]]` targets.

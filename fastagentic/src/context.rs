@@ -1,0 +1,174 @@
+//! The context an endpoint body receives: which model to use, which attempt this is, how
+//! much time is left, and who is asking.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::AgentError;
+use crate::reliability::timeout::{self, Stage, TimeoutPolicy};
+
+const UNKNOWN_TOKENS: u64 = u64::MAX;
+
+/// What one run shares across its attempts and fallbacks.
+#[derive(Debug)]
+pub(crate) struct RunState {
+    pub(crate) run_id: u64,
+    pub(crate) endpoint: Arc<str>,
+    pub(crate) deadline: Instant,
+    pub(crate) timeouts: Arc<TimeoutPolicy>,
+    pub(crate) user: Option<Arc<str>>,
+    pub(crate) tenant: Option<Arc<str>>,
+    tokens_used: AtomicU64,
+    max_tokens: AtomicU32,
+}
+
+impl RunState {
+    pub(crate) fn new(
+        endpoint: Arc<str>,
+        deadline: Instant,
+        timeouts: Arc<TimeoutPolicy>,
+        user: Option<Arc<str>>,
+        tenant: Option<Arc<str>>,
+    ) -> Self {
+        static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
+        RunState {
+            run_id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
+            endpoint,
+            deadline,
+            timeouts,
+            user,
+            tenant,
+            tokens_used: AtomicU64::new(UNKNOWN_TOKENS),
+            max_tokens: AtomicU32::new(0),
+        }
+    }
+
+    /// Tokens reported by the body, `None` if it reported none.
+    pub(crate) fn tokens_used(&self) -> Option<u64> {
+        match self.tokens_used.load(Ordering::Acquire) {
+            UNKNOWN_TOKENS => None,
+            n => Some(n),
+        }
+    }
+
+    pub(crate) fn set_max_tokens(&self, max_tokens: u32) {
+        self.max_tokens.store(max_tokens, Ordering::Release);
+    }
+}
+
+/// Handed to an endpoint body on every attempt.
+///
+/// Cloning is cheap (two reference counts). The model it names is the one the pipeline
+/// chose for this attempt: the primary, a fallback, or a hook's override.
+#[derive(Clone, Debug)]
+pub struct AgentContext {
+    run: Arc<RunState>,
+    model: Arc<str>,
+    attempt: u32,
+}
+
+impl AgentContext {
+    pub(crate) fn new(run: Arc<RunState>, model: Arc<str>, attempt: u32) -> Self {
+        AgentContext {
+            run,
+            model,
+            attempt,
+        }
+    }
+
+    /// A context outside any pipeline, for tests and for calling a body by hand: default
+    /// timeouts, the deadline two minutes from now, no identity.
+    pub fn detached(model: impl Into<Arc<str>>) -> Self {
+        let timeouts = Arc::new(TimeoutPolicy::default());
+        let deadline = Instant::now() + timeouts.limit(Stage::Total);
+        let run = RunState::new("".into(), deadline, timeouts, None, None);
+        AgentContext::new(Arc::new(run), model.into(), 1)
+    }
+
+    /// The model to use for this attempt.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The model as a shared string.
+    pub fn model_arc(&self) -> &Arc<str> {
+        &self.model
+    }
+
+    /// The attempt number on the current model (1-based).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The run's id, unique within the process.
+    pub fn run_id(&self) -> u64 {
+        self.run.run_id
+    }
+
+    /// The endpoint (its path), empty for a detached context.
+    pub fn endpoint(&self) -> &str {
+        &self.run.endpoint
+    }
+
+    /// The user making the request, if known.
+    pub fn user(&self) -> Option<&str> {
+        self.run.user.as_deref()
+    }
+
+    /// The tenant making the request, if known.
+    pub fn tenant(&self) -> Option<&str> {
+        self.run.tenant.as_deref()
+    }
+
+    /// When the whole run must be done.
+    pub fn deadline(&self) -> Instant {
+        self.run.deadline
+    }
+
+    /// Time left before the run's deadline.
+    pub fn time_left(&self) -> Duration {
+        self.run.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The run's timeout policy.
+    pub fn timeouts(&self) -> &TimeoutPolicy {
+        &self.run.timeouts
+    }
+
+    /// Reports tokens used so far by the run; token rate limits are reconciled with the
+    /// last value reported.
+    pub fn record_tokens(&self, total: u64) {
+        self.run
+            .tokens_used
+            .store(total.min(UNKNOWN_TOKENS - 1), Ordering::Release);
+    }
+
+    /// The `max_tokens` that context-overflow recovery lowered the next call to, if any.
+    pub fn max_tokens_override(&self) -> Option<u32> {
+        match self.run.max_tokens.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Runs `future` bounded by the `stage` limit and the run's deadline; a cut is a
+    /// `timeout` error naming the stage.
+    pub async fn within<F, T>(&self, stage: Stage, future: F) -> Result<T, AgentError>
+    where
+        F: Future<Output = Result<T, AgentError>>,
+    {
+        let timeouts = &self.run.timeouts;
+        timeout::run_stage(
+            stage,
+            timeouts.limit(stage),
+            self.run.deadline,
+            timeouts.limit(Stage::Total),
+            future,
+        )
+        .await
+    }
+}

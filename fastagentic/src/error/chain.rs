@@ -1,0 +1,123 @@
+//! Classification from an error's `source()` chain.
+
+use std::error::Error as StdError;
+use std::io;
+
+use super::ErrorClass;
+
+/// Finds the class of the first error in `error`'s chain that says what it is.
+///
+/// Recognised, at any depth: [`std::io::Error`] kinds (timed out → `timeout`; refused,
+/// reset, aborted, broken pipe, unreachable, unexpected EOF → `connection_error`),
+/// `tokio::time::error::Elapsed` → `timeout`, and the timeout, connect and closed-connection
+/// errors of `reqwest` and `hyper`. An I/O error that wraps another error is looked into,
+/// which `io::Error::source` alone would skip. Returns `None` when nothing in the chain is
+/// recognised.
+pub fn classify_chain(error: &(dyn StdError + 'static)) -> Option<ErrorClass> {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if let Some(class) = classify_one(err) {
+            return Some(class);
+        }
+        current = err.source();
+    }
+    None
+}
+
+fn classify_one(err: &(dyn StdError + 'static)) -> Option<ErrorClass> {
+    if let Some(io) = err.downcast_ref::<io::Error>() {
+        return classify_io(io);
+    }
+    if err.is::<tokio::time::error::Elapsed>() {
+        return Some(ErrorClass::Timeout);
+    }
+    if let Some(e) = err.downcast_ref::<reqwest::Error>() {
+        return classify_reqwest(e);
+    }
+    if let Some(e) = err.downcast_ref::<hyper::Error>() {
+        return classify_hyper(e);
+    }
+    None
+}
+
+fn classify_io(err: &io::Error) -> Option<ErrorClass> {
+    use io::ErrorKind::*;
+    match err.kind() {
+        TimedOut => Some(ErrorClass::Timeout),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
+        | AddrNotAvailable | HostUnreachable | NetworkUnreachable | UnexpectedEof => {
+            Some(ErrorClass::ConnectionError)
+        }
+        // `io::Error::source` skips a custom payload and goes straight to *its* source,
+        // so look at the payload itself.
+        _ => err.get_ref().and_then(|inner| classify_chain(inner)),
+    }
+}
+
+fn classify_reqwest(err: &reqwest::Error) -> Option<ErrorClass> {
+    if err.is_timeout() {
+        Some(ErrorClass::Timeout)
+    } else if err.is_connect() {
+        Some(ErrorClass::ConnectionError)
+    } else {
+        None
+    }
+}
+
+fn classify_hyper(err: &hyper::Error) -> Option<ErrorClass> {
+    if err.is_timeout() {
+        Some(ErrorClass::Timeout)
+    } else if err.is_incomplete_message() || err.is_closed() || err.is_canceled() {
+        Some(ErrorClass::ConnectionError)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Box<dyn StdError + Send + Sync>);
+
+    #[test]
+    fn io_payload_is_looked_into() {
+        let inner = io::Error::from(io::ErrorKind::TimedOut);
+        let wrapped = io::Error::other(Outer(Box::new(inner)));
+        assert_eq!(classify_chain(&wrapped), Some(ErrorClass::Timeout));
+    }
+
+    #[tokio::test]
+    async fn tokio_elapsed_is_timeout() {
+        tokio::time::pause();
+        let elapsed = tokio::time::timeout(
+            std::time::Duration::from_millis(1),
+            std::future::pending::<()>(),
+        )
+        .await
+        .unwrap_err();
+        let outer = Outer(Box::new(elapsed));
+        assert_eq!(classify_chain(&outer), Some(ErrorClass::Timeout));
+    }
+
+    #[tokio::test]
+    async fn reqwest_connect_error_deep_in_a_chain() {
+        // Port 9 on loopback is the discard port; nothing listens there in CI, so the
+        // connection is refused without leaving the machine.
+        let err = reqwest::Client::new()
+            .get("http://127.0.0.1:9/")
+            .send()
+            .await
+            .unwrap_err();
+        let chain = Outer(Box::new(io::Error::other(Outer(Box::new(err)))));
+        assert_eq!(classify_chain(&chain), Some(ErrorClass::ConnectionError));
+    }
+
+    #[test]
+    fn unknown_chain_is_none() {
+        let err = Outer(Box::new(io::Error::other("plain")));
+        assert_eq!(classify_chain(&err), None);
+    }
+}

@@ -1,0 +1,53 @@
+//! # fastagentic
+//!
+//! LLM agent endpoints that survive real provider failures. Every endpoint body runs inside
+//! one reliability pipeline — rate limit → total timeout → circuit breaker → execute →
+//! retry → fallback — that decides by typed [error classes](ErrorClass), never by the
+//! words of a message.
+//!
+//! Start with [`reliability::Pipeline`], or read the guide in `book/`.
+//!
+//! ```
+//! use fastagentic::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pipeline = Pipeline::builder()
+//!     .endpoint("/hello")
+//!     .model("mock/hello")
+//!     .retry(RetryPolicy::builder().max_attempts(3).build()?)
+//!     .build()?;
+//! let text = pipeline
+//!     .run(RequestInfo::new(), |ctx: AgentContext| async move {
+//!         Ok::<_, AgentError>(format!("hello from {}", ctx.model()))
+//!     })
+//!     .await?;
+//! assert_eq!(text, "hello from mock/hello");
+//! # Ok(()) }
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod context;
+pub mod error;
+pub mod reliability;
+
+pub use crate::context::AgentContext;
+pub use crate::error::{AgentError, ClassSet, ErrorClass};
+
+/// The names most programs need, in one import.
+pub mod prelude {
+    pub use crate::context::AgentContext;
+    pub use crate::error::{AgentError, ClassSet, ErrorClass};
+    pub use crate::reliability::{
+        Backoff, CircuitBreakerPolicy, FallbackChain, OnLimit, OnTimeout, Pipeline,
+        RateLimitPolicy, RequestInfo, RetryPolicy, StrategyFallback, TimeoutPolicy,
+    };
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// The guide's chapters, compiled as doctests so its snippets stay true.
+#[cfg(doctest)]
+pub mod guide {
+    #[doc = include_str!("../../book/src/introduction.md")]
+    pub struct Introduction;
+}

@@ -1,0 +1,102 @@
+//! The five reliability patterns and the pipeline that composes them.
+//!
+//! Each pattern is a plain value with a builder that validates at construction and a
+//! `serde` form; the [`Pipeline`] runs them in SPEC order: rate limit → total timeout →
+//! for each model of the fallback chain, a retry loop of breaker → execute.
+
+pub mod circuit_breaker;
+pub mod events;
+pub mod fallback;
+pub mod pipeline;
+pub mod rate_limit;
+pub mod retry;
+pub mod retry_budget;
+pub mod timeout;
+mod window;
+
+pub use self::circuit_breaker::{
+    BreakerKey, BreakerRegistry, BreakerSnapshot, CircuitBreaker, CircuitBreakerPolicy,
+    CircuitState,
+};
+pub use self::events::{EventKind, EventSink, PipelineEvent, Steering};
+pub use self::fallback::{FallbackChain, FallbackStep, StrategyFallback};
+pub use self::pipeline::{Pipeline, PipelineBuilder, RequestInfo};
+pub use self::rate_limit::{
+    LimitScope, LimitType, OnLimit, RateLimitPolicy, RateLimitSnapshot, RateLimiter,
+};
+pub use self::retry::{Backoff, RandomSource, RetryDecision, RetryPolicy, StopReason};
+pub use self::retry_budget::{RetryBudget, RetryBudgetPolicy};
+pub use self::timeout::{OnTimeout, Stage, TimeoutPolicy};
+
+/// A policy that cannot work as configured. The message names the field and the fix.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A count or duration that must be positive is zero.
+    #[error("`{field}` must be greater than zero: {hint}")]
+    Zero {
+        /// The setting.
+        field: &'static str,
+        /// Why, and what to use instead.
+        hint: &'static str,
+    },
+    /// A number outside its range.
+    #[error("`{field}` is {value}, outside the allowed range {range}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The allowed range.
+        range: &'static str,
+    },
+    /// A name that is not one of the accepted values.
+    #[error("`{field}` cannot be \"{value}\"; expected one of: {expected}")]
+    UnknownValue {
+        /// The setting.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The accepted values.
+        expected: &'static str,
+    },
+    /// Settings that contradict each other.
+    #[error("{0}")]
+    Inconsistent(String),
+    /// A feature that exists in the configuration language but not yet in the runtime.
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+/// Serializes a `Duration` as whole milliseconds.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// Serializes an optional `Duration` as whole milliseconds or null.
+mod millis_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<u64>::deserialize(d).map(|ms| ms.map(Duration::from_millis))
+    }
+}

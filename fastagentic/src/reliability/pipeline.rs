@@ -1,0 +1,737 @@
+//! The pipeline: the five patterns composed in the order of SPEC §3.
+//!
+//! ```text
+//! request → rate limit → total timeout → [ for each model in the fallback chain:
+//!                                          [ retry loop: circuit breaker → execute ] ]
+//!         → response | classified error
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::PolicyError;
+use super::circuit_breaker::{
+    BreakerKey, BreakerPermit, BreakerRegistry, CallOutcome, CircuitBreaker, CircuitBreakerPolicy,
+    CircuitState, Transition,
+};
+use super::events::{EventKind, EventSink, PipelineEvent, Steering};
+use super::fallback::FallbackChain;
+use super::rate_limit::{Admission, Identity, LimitScope, RateLimitPolicy, RateLimiter};
+use super::retry::{RetryDecision, RetryPolicy, StopReason};
+use super::retry_budget::RetryBudget;
+use super::timeout::{OnTimeout, Stage, TimeoutPolicy, timeout_error};
+use crate::context::{AgentContext, RunState};
+use crate::error::{AgentError, ErrorClass, ErrorDetail};
+
+/// Who is calling and with what, for one run.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInfo {
+    user: Option<Arc<str>>,
+    tenant: Option<Arc<str>>,
+    estimated_tokens: Option<u32>,
+    cancel: Option<CancellationToken>,
+}
+
+impl RequestInfo {
+    /// An anonymous request.
+    pub fn new() -> Self {
+        RequestInfo::default()
+    }
+
+    /// Sets the user, for per-user limits.
+    #[must_use]
+    pub fn user(mut self, user: impl Into<Arc<str>>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Sets the tenant, for per-tenant limits.
+    #[must_use]
+    pub fn tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Sets the token estimate reserved against token limits.
+    #[must_use]
+    pub fn estimated_tokens(mut self, tokens: u32) -> Self {
+        self.estimated_tokens = Some(tokens);
+        self
+    }
+
+    /// Cancels the run (sleeps and calls stop at once) when `token` is cancelled.
+    #[must_use]
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    fn identity(&self) -> Identity<'_> {
+        Identity {
+            user: self.user.as_ref(),
+            tenant: self.tenant.as_ref(),
+        }
+    }
+}
+
+/// Builds a [`Pipeline`]. Every pattern is optional except the timeout, which defaults to
+/// SPEC §3.3's limits so no run is unbounded.
+#[derive(Default)]
+pub struct PipelineBuilder {
+    endpoint: Option<Arc<str>>,
+    model: Option<Arc<str>>,
+    rate_limit: Option<RateLimitPolicy>,
+    global_limiter: Option<Arc<RateLimiter>>,
+    timeout: TimeoutPolicy,
+    circuit_breaker: Option<CircuitBreakerPolicy>,
+    breaker_overrides: Vec<(Arc<str>, CircuitBreakerPolicy)>,
+    registry: Option<Arc<BreakerRegistry>>,
+    retry: Option<RetryPolicy>,
+    fallback: Option<FallbackChain>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    durable: bool,
+}
+
+impl PipelineBuilder {
+    /// The endpoint this pipeline serves (its path); names breakers and events.
+    #[must_use]
+    pub fn endpoint(mut self, endpoint: impl Into<Arc<str>>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The model to use when there is no fallback chain.
+    #[must_use]
+    pub fn model(mut self, model: impl Into<Arc<str>>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Limits for this endpoint, its users and tenants.
+    #[must_use]
+    pub fn rate_limit(mut self, policy: RateLimitPolicy) -> Self {
+        self.rate_limit = Some(policy);
+        self
+    }
+
+    /// An app-wide limiter shared with other pipelines, checked before the endpoint's.
+    #[must_use]
+    pub fn global_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.global_limiter = Some(limiter);
+        self
+    }
+
+    /// Timeouts (default: SPEC §3.3's).
+    #[must_use]
+    pub fn timeout(mut self, policy: TimeoutPolicy) -> Self {
+        self.timeout = policy;
+        self
+    }
+
+    /// A breaker per model with this policy.
+    #[must_use]
+    pub fn circuit_breaker(mut self, policy: CircuitBreakerPolicy) -> Self {
+        self.circuit_breaker = Some(policy);
+        self
+    }
+
+    /// A different breaker policy for one dependency (a model name).
+    #[must_use]
+    pub fn circuit_breaker_for(
+        mut self,
+        dependency: impl Into<Arc<str>>,
+        policy: CircuitBreakerPolicy,
+    ) -> Self {
+        self.breaker_overrides.push((dependency.into(), policy));
+        self
+    }
+
+    /// The registry breakers are kept in (default: a new one for this pipeline).
+    #[must_use]
+    pub fn breaker_registry(mut self, registry: Arc<BreakerRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Retries (default: one attempt).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// A fallback chain of models.
+    #[must_use]
+    pub fn fallback(mut self, chain: FallbackChain) -> Self {
+        self.fallback = Some(chain);
+        self
+    }
+
+    /// Adds a listener for the pipeline's events.
+    #[must_use]
+    pub fn event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Marks the endpoint durable. Durable runs do not exist yet, so this is refused at
+    /// build time with a clear error.
+    #[must_use]
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// Checks the combination and builds the pipeline.
+    pub fn build(self) -> Result<Pipeline, PolicyError> {
+        if self.durable {
+            return Err(PolicyError::Unsupported(
+                "durable endpoints are not available yet; remove `durable = true`",
+            ));
+        }
+        if self.timeout.on_timeout() == OnTimeout::Checkpoint {
+            return Err(PolicyError::Unsupported(
+                "`on_timeout = \"checkpoint\"` needs a durable endpoint, and durable runs are not available yet; use \"fail\" or \"warn\"",
+            ));
+        }
+        let endpoint = self.endpoint.unwrap_or_else(|| "/".into());
+        let fallback = match (self.fallback, self.model) {
+            (Some(chain), _) => chain,
+            (None, Some(model)) => FallbackChain::single(model),
+            (None, None) => FallbackChain::single("default"),
+        };
+        let registry = self.registry.unwrap_or_default();
+        let breakers = BreakerSet {
+            default_policy: self.circuit_breaker,
+            overrides: self.breaker_overrides,
+            registry,
+            chain: Vec::new(),
+        };
+        let breakers = breakers.with_chain(&endpoint, &fallback);
+        let retry = self.retry.unwrap_or_else(RetryPolicy::none);
+        let budget = retry.budget().map(|policy| RetryBudget::new(*policy));
+        let limiter = self
+            .rate_limit
+            .map(|policy| RateLimiter::new(&policy, LimitScope::Endpoint))
+            .filter(|limiter| !limiter.is_empty());
+        Ok(Pipeline {
+            endpoint,
+            global_limiter: self.global_limiter,
+            limiter,
+            timeout: Arc::new(self.timeout),
+            breakers,
+            retry,
+            budget,
+            fallback,
+            sinks: self.sinks,
+        })
+    }
+}
+
+/// The breakers of one pipeline: one per model of the chain, looked up once at build
+/// time, plus registry lookups for models a hook switches to.
+struct BreakerSet {
+    default_policy: Option<CircuitBreakerPolicy>,
+    overrides: Vec<(Arc<str>, CircuitBreakerPolicy)>,
+    registry: Arc<BreakerRegistry>,
+    chain: Vec<Option<Arc<CircuitBreaker>>>,
+}
+
+impl BreakerSet {
+    fn with_chain(mut self, endpoint: &Arc<str>, chain: &FallbackChain) -> Self {
+        let models: Vec<Arc<str>> = std::iter::once(chain.primary().clone())
+            .chain(chain.steps().iter().map(|s| s.model.clone()))
+            .collect();
+        self.chain = models.iter().map(|m| self.lookup(endpoint, m)).collect();
+        self
+    }
+
+    fn policy_for(&self, model: &str) -> Option<CircuitBreakerPolicy> {
+        self.overrides
+            .iter()
+            .find(|(name, _)| &**name == model)
+            .map(|(_, policy)| policy.clone())
+            .or_else(|| self.default_policy.clone())
+    }
+
+    fn lookup(&self, endpoint: &Arc<str>, model: &Arc<str>) -> Option<Arc<CircuitBreaker>> {
+        let policy = self.policy_for(model)?;
+        let key = BreakerKey {
+            endpoint: endpoint.clone(),
+            dependency: model.clone(),
+        };
+        Some(self.registry.get_or_create(key, || policy))
+    }
+}
+
+/// The composed reliability pipeline of one endpoint. Build it once and share it.
+///
+/// ```
+/// use std::time::Duration;
+/// use fastagentic::{AgentContext, AgentError, ErrorClass};
+/// use fastagentic::reliability::{Pipeline, RequestInfo, RetryPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pipeline = Pipeline::builder()
+///     .endpoint("/echo")
+///     .model("mock/echo")
+///     .retry(RetryPolicy::builder().initial_delay(Duration::from_millis(1)).build()?)
+///     .build()?;
+/// let answer = pipeline
+///     .run(RequestInfo::new(), |ctx: AgentContext| async move {
+///         if ctx.attempt() == 1 {
+///             return Err(AgentError::new(ErrorClass::ServerError, "flaky"));
+///         }
+///         Ok::<_, AgentError>(format!("answered by {} on attempt {}", ctx.model(), ctx.attempt()))
+///     })
+///     .await?;
+/// assert_eq!(answer, "answered by mock/echo on attempt 2");
+/// # Ok(()) }
+/// ```
+pub struct Pipeline {
+    endpoint: Arc<str>,
+    global_limiter: Option<Arc<RateLimiter>>,
+    limiter: Option<RateLimiter>,
+    timeout: Arc<TimeoutPolicy>,
+    breakers: BreakerSet,
+    retry: RetryPolicy,
+    budget: Option<RetryBudget>,
+    fallback: FallbackChain,
+    sinks: Vec<Arc<dyn EventSink>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("endpoint", &self.endpoint)
+            .field("fallback", &self.fallback)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the retry loop for one model is.
+struct Attempt {
+    model: Arc<str>,
+    breaker: Option<Arc<CircuitBreaker>>,
+    number: u32,
+    consecutive_overloads: u32,
+    overflow_recovered: bool,
+}
+
+impl Pipeline {
+    /// A builder with no patterns but the default timeout.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// The endpoint this pipeline serves.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The breaker registry (for metrics and status pages).
+    pub fn breaker_registry(&self) -> &Arc<BreakerRegistry> {
+        &self.breakers.registry
+    }
+
+    /// The endpoint's own rate limiter, if it has limits.
+    pub fn rate_limiter(&self) -> Option<&RateLimiter> {
+        self.limiter.as_ref()
+    }
+
+    /// Runs `op` through every pattern. `op` is called once per attempt with a context
+    /// naming the model to use.
+    pub async fn run<T, E, F, Fut>(&self, request: RequestInfo, mut op: F) -> Result<T, AgentError>
+    where
+        F: FnMut(AgentContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<AgentError>,
+    {
+        let start = Instant::now();
+        let total = self.timeout.limit(Stage::Total);
+        let deadline = start + total;
+        let run = Arc::new(RunState::new(
+            self.endpoint.clone(),
+            deadline,
+            self.timeout.clone(),
+            request.user.clone(),
+            request.tenant.clone(),
+        ));
+        let admissions = self.admit(&request, &run).await?;
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+        }
+        let chain = self.run_chain(&run, &mut op);
+        let result = match &request.cancel {
+            Some(token) => tokio::select! {
+                biased;
+                () = token.cancelled() => Err(AgentError::cancelled()),
+                result = self.bounded(chain, &run, start) => result,
+            },
+            None => self.bounded(chain, &run, start).await,
+        };
+        if let Some(used) = run.tokens_used() {
+            for admission in admissions.into_iter().flatten() {
+                admission.reconcile(used);
+            }
+        }
+        result
+    }
+
+    /// Applies the total timeout to the whole chain.
+    async fn bounded<T>(
+        &self,
+        chain: impl Future<Output = Result<T, AgentError>>,
+        run: &Arc<RunState>,
+        start: Instant,
+    ) -> Result<T, AgentError> {
+        let total = self.timeout.limit(Stage::Total);
+        let mut chain = std::pin::pin!(chain);
+        match tokio::time::timeout_at(run.deadline, chain.as_mut()).await {
+            Ok(result) => return result,
+            Err(_) => {
+                let mut event = self.event(EventKind::Timeout, run, self.fallback.primary());
+                if let Some(event) = event.as_mut() {
+                    event.stage = Some(Stage::Total);
+                    self.emit(event).await;
+                }
+            }
+        }
+        match self.timeout.on_timeout() {
+            OnTimeout::Warn => {
+                tracing::warn!(endpoint = %self.endpoint, "run passed its total timeout; finishing anyway (on_timeout = warn)");
+                chain.await
+            }
+            OnTimeout::Fail | OnTimeout::Checkpoint => {
+                Err(timeout_error(Stage::Total, start.elapsed(), total))
+            }
+        }
+    }
+
+    async fn admit<'a>(
+        &'a self,
+        request: &'a RequestInfo,
+        run: &Arc<RunState>,
+    ) -> Result<[Option<Admission<'a>>; 2], AgentError> {
+        let mut admissions = [None, None];
+        let limiters = [self.global_limiter.as_deref(), self.limiter.as_ref()];
+        for (slot, limiter) in admissions.iter_mut().zip(limiters) {
+            let Some(limiter) = limiter else { continue };
+            match limiter
+                .admit(request.identity(), request.estimated_tokens, run.deadline)
+                .await
+            {
+                Ok(admission) => *slot = Some(admission),
+                Err(err) => {
+                    if let Some(mut event) =
+                        self.event(EventKind::RateLimit, run, self.fallback.primary())
+                    {
+                        if let Some(ErrorDetail::RateLimited { limit_type, .. }) = err.detail() {
+                            event.limit_type = Some(*limit_type);
+                        }
+                        event.error = Some(err.clone());
+                        self.emit(&mut event).await;
+                    }
+                    for admission in admissions.into_iter().flatten() {
+                        admission.release();
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(admissions)
+    }
+
+    /// Walks the fallback chain: each model gets its own breaker and retry loop.
+    async fn run_chain<T, E, F, Fut>(
+        &self,
+        run: &Arc<RunState>,
+        op: &mut F,
+    ) -> Result<T, AgentError>
+    where
+        F: FnMut(AgentContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<AgentError>,
+    {
+        let steps = self.fallback.steps();
+        let mut model = self.fallback.primary().clone();
+        let mut position = 0;
+        let mut tried: Vec<Arc<str>> = Vec::new();
+        loop {
+            let breaker = self.breakers.chain.get(position).cloned().flatten();
+            let err = match self.run_model(run, model.clone(), breaker, op).await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            tried.push(model.clone());
+            let next = steps
+                .iter()
+                .enumerate()
+                .skip(position)
+                .find(|(_, step)| step.triggers_on(err.class()));
+            let Some((index, step)) = next else {
+                return Err(err.with_attempted(tried));
+            };
+            if let Some(mut event) = self.event(EventKind::Fallback, run, &model) {
+                event.fallback_to = Some(step.model.clone());
+                event.error = Some(err.clone());
+                self.emit(&mut event).await;
+            }
+            model = step.model.clone();
+            position = index + 1;
+        }
+    }
+
+    /// The retry loop for one model: breaker → execute, until success or a stop.
+    async fn run_model<T, E, F, Fut>(
+        &self,
+        run: &Arc<RunState>,
+        model: Arc<str>,
+        breaker: Option<Arc<CircuitBreaker>>,
+        op: &mut F,
+    ) -> Result<T, AgentError>
+    where
+        F: FnMut(AgentContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<AgentError>,
+    {
+        let mut attempt = Attempt {
+            model,
+            breaker,
+            number: 0,
+            consecutive_overloads: 0,
+            overflow_recovered: false,
+        };
+        loop {
+            attempt.number += 1;
+            let err = match self.execute(run, &attempt, op).await {
+                Ok(value) => {
+                    if attempt.number > 1 {
+                        self.retry_end(run, &attempt, None, None).await;
+                    }
+                    return Ok(value);
+                }
+                Err(err) => err,
+            };
+            if err.class() == ErrorClass::CircuitOpen {
+                return Err(err); // fail fast; the chain decides about fallback
+            }
+            if err.class() == ErrorClass::Overloaded {
+                attempt.consecutive_overloads += 1;
+            } else {
+                attempt.consecutive_overloads = 0;
+            }
+            if self.recover_context_overflow(run, &mut attempt, &err) {
+                continue;
+            }
+            let delay = match self
+                .retry
+                .decide(&err, attempt.number, attempt.consecutive_overloads)
+            {
+                RetryDecision::Retry { delay, .. } => delay,
+                RetryDecision::Stop(reason) => {
+                    if attempt.number > 1 || reason != StopReason::NotRetryable {
+                        self.retry_end(run, &attempt, Some(&err), Some(reason))
+                            .await;
+                    }
+                    return Err(err);
+                }
+            };
+            if self.budget.as_ref().is_some_and(|b| !b.withdraw()) {
+                self.retry_end(run, &attempt, Some(&err), Some(StopReason::BudgetExhausted))
+                    .await;
+                return Err(err);
+            }
+            let steer = self.announce_retry(run, &attempt, &err, delay).await;
+            if steer.is_aborted() {
+                self.retry_end(run, &attempt, Some(&err), Some(StopReason::Aborted))
+                    .await;
+                return Err(err);
+            }
+            let delay = steer.delay_override().unwrap_or(delay);
+            if let Some(model) = steer.model_override() {
+                if *model != attempt.model {
+                    attempt.breaker = self.breakers.lookup(&self.endpoint, model);
+                    attempt.model = model.clone();
+                    attempt.consecutive_overloads = 0;
+                }
+            }
+            // A delay that outlasts the run is not slept: the error moves on now.
+            if Instant::now() + delay >= run.deadline {
+                self.retry_end(run, &attempt, Some(&err), Some(StopReason::NoTimeLeft))
+                    .await;
+                return Err(err);
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One attempt: admitted and recorded by the model's breaker.
+    async fn execute<T, E, F, Fut>(
+        &self,
+        run: &Arc<RunState>,
+        attempt: &Attempt,
+        op: &mut F,
+    ) -> Result<T, AgentError>
+    where
+        F: FnMut(AgentContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<AgentError>,
+    {
+        let permit = match attempt.breaker.as_deref().map(CircuitBreaker::acquire) {
+            Some(Err(err)) => return Err(err),
+            Some(Ok(permit)) => {
+                self.circuit_event(run, &attempt.model, permit.transition())
+                    .await;
+                Some(permit)
+            }
+            None => None,
+        };
+        let started = Instant::now();
+        let ctx = AgentContext::new(run.clone(), attempt.model.clone(), attempt.number);
+        let result = op(ctx).await.map_err(|e| {
+            let err: AgentError = e.into();
+            match err.model() {
+                Some(_) => err,
+                None => err.with_model(attempt.model.clone()),
+            }
+        });
+        self.record(run, &attempt.model, permit, &result, started)
+            .await;
+        result
+    }
+
+    async fn record<T>(
+        &self,
+        run: &Arc<RunState>,
+        model: &Arc<str>,
+        permit: Option<BreakerPermit<'_>>,
+        result: &Result<T, AgentError>,
+        started: Instant,
+    ) {
+        let Some(permit) = permit else { return };
+        let outcome = match result {
+            Ok(_) => CallOutcome::Success {
+                elapsed: started.elapsed(),
+            },
+            Err(err) => CallOutcome::Failure(err.class()),
+        };
+        let transition = permit.record(outcome);
+        self.circuit_event(run, model, transition).await;
+    }
+
+    /// Lowers `max_tokens` and retries at once, once, when the error says by how much.
+    fn recover_context_overflow(
+        &self,
+        run: &RunState,
+        attempt: &mut Attempt,
+        err: &AgentError,
+    ) -> bool {
+        if err.class() != ErrorClass::ContextOverflow || attempt.overflow_recovered {
+            return false;
+        }
+        let Some(ErrorDetail::ContextOverflow {
+            input_tokens: Some(input),
+            context_limit: Some(limit),
+            ..
+        }) = err.detail()
+        else {
+            return false;
+        };
+        let room = limit.saturating_sub(*input);
+        let floor = u64::from(self.retry.context_overflow_floor());
+        if room < floor {
+            return false;
+        }
+        run.set_max_tokens(u32::try_from(room).unwrap_or(u32::MAX));
+        attempt.overflow_recovered = true;
+        true
+    }
+
+    async fn announce_retry(
+        &self,
+        run: &Arc<RunState>,
+        attempt: &Attempt,
+        err: &AgentError,
+        delay: Duration,
+    ) -> Steering {
+        let Some(mut event) = self.event(EventKind::Retry, run, &attempt.model) else {
+            return Steering::default();
+        };
+        event.attempt = attempt.number;
+        event.error = Some(err.clone());
+        event.next_delay = Some(delay);
+        self.emit(&mut event).await;
+        event.steer
+    }
+
+    async fn retry_end(
+        &self,
+        run: &Arc<RunState>,
+        attempt: &Attempt,
+        err: Option<&AgentError>,
+        reason: Option<StopReason>,
+    ) {
+        if let Some(mut event) = self.event(EventKind::RetryEnd, run, &attempt.model) {
+            event.attempt = attempt.number;
+            event.succeeded = Some(err.is_none());
+            event.error = err.cloned();
+            event.stop_reason = reason;
+            self.emit(&mut event).await;
+        }
+    }
+
+    async fn circuit_event(
+        &self,
+        run: &Arc<RunState>,
+        model: &Arc<str>,
+        transition: Option<Transition>,
+    ) {
+        let Some(transition) = transition else { return };
+        let kind = match transition.to {
+            CircuitState::Open => EventKind::CircuitOpen,
+            CircuitState::HalfOpen => EventKind::CircuitHalfOpen,
+            CircuitState::Closed => EventKind::CircuitClose,
+        };
+        if let Some(mut event) = self.event(kind, run, model) {
+            self.emit(&mut event).await;
+        }
+    }
+
+    /// A fresh event, or `None` when nobody listens (so nothing is built).
+    fn event(&self, kind: EventKind, run: &RunState, model: &Arc<str>) -> Option<PipelineEvent> {
+        if self.sinks.is_empty() {
+            return None;
+        }
+        Some(PipelineEvent {
+            kind,
+            run_id: run.run_id,
+            endpoint: self.endpoint.clone(),
+            model: model.clone(),
+            attempt: 0,
+            max_attempts: self.retry.max_attempts(),
+            error: None,
+            next_delay: None,
+            fallback_to: None,
+            succeeded: None,
+            stop_reason: None,
+            stage: None,
+            limit_type: None,
+            user: run.user.clone(),
+            tenant: run.tenant.clone(),
+            steer: Steering::default(),
+        })
+    }
+
+    async fn emit(&self, event: &mut PipelineEvent) {
+        for sink in &self.sinks {
+            sink.on_event(event).await;
+        }
+    }
+}

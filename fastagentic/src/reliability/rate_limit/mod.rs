@@ -1,0 +1,642 @@
+//! Rate limiting: requests and tokens per minute, for everyone, per endpoint, per user and
+//! per tenant.
+//!
+//! Each limit is a GCRA cell (one `AtomicU64`, O(1) time); keyed limits keep one cell per
+//! identity in a sharded map and sweep idle identities out. Tokens are reserved from an
+//! estimate before the call and reconciled with the real usage after it.
+
+mod gcra;
+mod store;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use self::gcra::{Cell, Rate, Take};
+use self::store::{Cells, KeyedCells};
+use super::PolicyError;
+use crate::error::{AgentError, ErrorClass, ErrorDetail};
+
+const MINUTE_NANOS: u64 = 60_000_000_000;
+
+/// Requests or tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitType {
+    /// Requests per minute.
+    Rpm,
+    /// Tokens per minute.
+    Tpm,
+}
+
+impl LimitType {
+    /// `"rpm"` or `"tpm"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitType::Rpm => "rpm",
+            LimitType::Tpm => "tpm",
+        }
+    }
+}
+
+/// Who shares a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    /// Every request to the app.
+    Global,
+    /// Every request to one endpoint.
+    Endpoint,
+    /// Each user (from the request's identity).
+    User,
+    /// Each tenant (from the request's identity).
+    Tenant,
+}
+
+impl LimitScope {
+    /// `"global"`, `"endpoint"`, `"user"` or `"tenant"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Global => "global",
+            LimitScope::Endpoint => "endpoint",
+            LimitScope::User => "user",
+            LimitScope::Tenant => "tenant",
+        }
+    }
+}
+
+/// What happens to a request over the limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLimit {
+    /// Refuse at once with a `rate_limit` error.
+    #[default]
+    Reject,
+    /// Wait for a slot if it comes before the run's deadline; otherwise refuse.
+    Delay,
+    /// Wait in a bounded first-in-first-out queue; refuse when the queue is full.
+    Queue,
+}
+
+impl std::str::FromStr for OnLimit {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reject" => Ok(OnLimit::Reject),
+            "delay" => Ok(OnLimit::Delay),
+            "queue" => Ok(OnLimit::Queue),
+            other => Err(PolicyError::UnknownValue {
+                field: "on_limit",
+                value: other.to_owned(),
+                expected: "reject, delay, queue",
+            }),
+        }
+    }
+}
+
+/// The rate-limit settings of SPEC §3.2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RateLimitPolicyBuilder", into = "RateLimitPolicyBuilder")]
+pub struct RateLimitPolicy {
+    settings: RateLimitPolicyBuilder,
+}
+
+/// The settings of a [`RateLimitPolicy`] before validation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitPolicyBuilder {
+    requests_per_minute: Option<u32>,
+    tokens_per_minute: Option<u32>,
+    per_user_rpm: Option<u32>,
+    per_user_tpm: Option<u32>,
+    per_tenant_rpm: Option<u32>,
+    per_tenant_tpm: Option<u32>,
+    on_limit: OnLimit,
+    queue_capacity: u32,
+    token_estimate: u32,
+}
+
+impl Default for RateLimitPolicyBuilder {
+    fn default() -> Self {
+        RateLimitPolicyBuilder {
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            per_user_rpm: None,
+            per_user_tpm: None,
+            per_tenant_rpm: None,
+            per_tenant_tpm: None,
+            on_limit: OnLimit::Reject,
+            queue_capacity: 64,
+            token_estimate: 1000,
+        }
+    }
+}
+
+macro_rules! limit_setters {
+    ($($(#[$doc:meta])* $name:ident,)+) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, per_minute: u32) -> Self {
+                self.$name = Some(per_minute);
+                self
+            }
+        )+
+    };
+}
+
+impl RateLimitPolicyBuilder {
+    limit_setters! {
+        /// Requests per minute for the whole scope (the endpoint, or the app).
+        requests_per_minute,
+        /// Tokens per minute for the whole scope.
+        tokens_per_minute,
+        /// Requests per minute for each user.
+        per_user_rpm,
+        /// Tokens per minute for each user.
+        per_user_tpm,
+        /// Requests per minute for each tenant.
+        per_tenant_rpm,
+        /// Tokens per minute for each tenant.
+        per_tenant_tpm,
+    }
+
+    /// What happens to a request over a limit (default reject).
+    #[must_use]
+    pub fn on_limit(mut self, on_limit: OnLimit) -> Self {
+        self.on_limit = on_limit;
+        self
+    }
+
+    /// How many requests may wait at once in `queue` mode (default 64).
+    #[must_use]
+    pub fn queue_capacity(mut self, capacity: u32) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// Tokens reserved for a request that brings no estimate of its own (default 1000).
+    #[must_use]
+    pub fn token_estimate(mut self, tokens: u32) -> Self {
+        self.token_estimate = tokens;
+        self
+    }
+
+    /// Validates the settings: no limit may be zero.
+    pub fn build(self) -> Result<RateLimitPolicy, PolicyError> {
+        for (field, value) in self.limits() {
+            if value == Some(0) {
+                return Err(PolicyError::Zero {
+                    field,
+                    hint: "a zero limit refuses everything; leave it out for no limit",
+                });
+            }
+        }
+        if self.on_limit == OnLimit::Queue && self.queue_capacity == 0 {
+            return Err(PolicyError::Zero {
+                field: "queue_capacity",
+                hint: "queue mode needs room for at least one waiting request",
+            });
+        }
+        Ok(RateLimitPolicy { settings: self })
+    }
+
+    fn limits(&self) -> [(&'static str, Option<u32>); 6] {
+        [
+            ("requests_per_minute", self.requests_per_minute),
+            ("tokens_per_minute", self.tokens_per_minute),
+            ("per_user_rpm", self.per_user_rpm),
+            ("per_user_tpm", self.per_user_tpm),
+            ("per_tenant_rpm", self.per_tenant_rpm),
+            ("per_tenant_tpm", self.per_tenant_tpm),
+        ]
+    }
+}
+
+impl TryFrom<RateLimitPolicyBuilder> for RateLimitPolicy {
+    type Error = PolicyError;
+
+    fn try_from(builder: RateLimitPolicyBuilder) -> Result<Self, Self::Error> {
+        builder.build()
+    }
+}
+
+impl From<RateLimitPolicy> for RateLimitPolicyBuilder {
+    fn from(policy: RateLimitPolicy) -> Self {
+        policy.settings
+    }
+}
+
+impl RateLimitPolicy {
+    /// A builder with no limits set.
+    pub fn builder() -> RateLimitPolicyBuilder {
+        RateLimitPolicyBuilder::default()
+    }
+
+    /// What happens to a request over a limit.
+    pub fn on_limit(&self) -> OnLimit {
+        self.settings.on_limit
+    }
+}
+
+/// One configured limit and its cells.
+#[derive(Debug)]
+struct Rule {
+    limit_type: LimitType,
+    scope: LimitScope,
+    rate: Rate,
+    cells: Cells,
+}
+
+/// Who is asking, for keyed limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity<'a> {
+    /// The user, if known.
+    pub user: Option<&'a Arc<str>>,
+    /// The tenant, if known.
+    pub tenant: Option<&'a Arc<str>>,
+}
+
+/// Limit, remaining and reset of the tightest request limit, for `X-RateLimit-*` headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RateLimitSnapshot {
+    /// Requests allowed per minute.
+    pub limit: u64,
+    /// Requests left right now.
+    pub remaining: u64,
+    /// Time until the limit is fully restored.
+    pub reset: Duration,
+}
+
+/// A live rate limiter for one scope (an endpoint, or the whole app).
+#[derive(Debug)]
+pub struct RateLimiter {
+    rules: Vec<Rule>,
+    on_limit: OnLimit,
+    queue_capacity: u32,
+    waiting: AtomicU32,
+    token_estimate: u32,
+    epoch: Instant,
+}
+
+/// Tokens and requests taken for one run; reconcile the tokens with
+/// [`Admission::reconcile`] once the real usage is known.
+#[derive(Debug)]
+#[must_use = "an admission reconciles reserved tokens when the run ends"]
+pub struct Admission<'a> {
+    limiter: &'a RateLimiter,
+    identity: Identity<'a>,
+    tokens: u64,
+    /// Dropped before the run was admitted: hand everything back.
+    armed: bool,
+}
+
+impl RateLimiter {
+    /// A limiter enforcing `policy`; `scope` says who shares the totals
+    /// (`requests_per_minute`, `tokens_per_minute`): [`LimitScope::Endpoint`] for an
+    /// endpoint's own limiter, [`LimitScope::Global`] for one shared by the whole app.
+    pub fn new(policy: &RateLimitPolicy, scope: LimitScope) -> Self {
+        let s = &policy.settings;
+        let sweep_every = MINUTE_NANOS;
+        let specs = [
+            (s.requests_per_minute, LimitType::Rpm, scope),
+            (s.tokens_per_minute, LimitType::Tpm, scope),
+            (s.per_user_rpm, LimitType::Rpm, LimitScope::User),
+            (s.per_user_tpm, LimitType::Tpm, LimitScope::User),
+            (s.per_tenant_rpm, LimitType::Rpm, LimitScope::Tenant),
+            (s.per_tenant_tpm, LimitType::Tpm, LimitScope::Tenant),
+        ];
+        let rules = specs
+            .into_iter()
+            .filter_map(|(limit, limit_type, scope)| {
+                let limit = limit?;
+                let cells = match scope {
+                    LimitScope::User | LimitScope::Tenant => {
+                        Cells::Keyed(KeyedCells::new(sweep_every))
+                    }
+                    LimitScope::Global | LimitScope::Endpoint => Cells::Single(Cell::default()),
+                };
+                Some(Rule {
+                    limit_type,
+                    scope,
+                    rate: Rate::new(u64::from(limit), MINUTE_NANOS),
+                    cells,
+                })
+            })
+            .collect();
+        RateLimiter {
+            rules,
+            on_limit: s.on_limit,
+            queue_capacity: s.queue_capacity,
+            waiting: AtomicU32::new(0),
+            token_estimate: s.token_estimate,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Whether any limit is configured.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Admits one request now, reserving `tokens` (or the policy's estimate), waiting
+    /// according to `on_limit` but never past `deadline`.
+    ///
+    /// Refusals are `rate_limit` errors with [`ErrorDetail::RateLimited`]; a token
+    /// estimate larger than a whole minute's limit is `request_too_large`.
+    pub async fn admit<'a>(
+        &'a self,
+        identity: Identity<'a>,
+        tokens: Option<u32>,
+        deadline: Instant,
+    ) -> Result<Admission<'a>, AgentError> {
+        let now = Instant::now();
+        let max_wait = match self.on_limit {
+            OnLimit::Reject => 0,
+            OnLimit::Delay | OnLimit::Queue => nanos(deadline.saturating_duration_since(now)),
+        };
+        let (admission, wait) = self.take_all(identity, tokens, self.nanos(now), max_wait)?;
+        if wait > 0 {
+            let _slot = self.enter_queue(admission.rule_for_refusal())?;
+            tokio::time::sleep(Duration::from_nanos(wait)).await;
+        }
+        Ok(admission.commit())
+    }
+
+    /// Takes from every applicable rule; on a refusal hands back what was taken.
+    fn take_all<'a>(
+        &'a self,
+        identity: Identity<'a>,
+        tokens: Option<u32>,
+        now: u64,
+        max_wait: u64,
+    ) -> Result<(Admission<'a>, u64), AgentError> {
+        let tokens = u64::from(tokens.unwrap_or(self.token_estimate));
+        let mut admission = Admission {
+            limiter: self,
+            identity,
+            tokens,
+            armed: true,
+        };
+        let mut wait = 0;
+        for (index, rule) in self.rules.iter().enumerate() {
+            let units = match rule.limit_type {
+                LimitType::Rpm => 1,
+                LimitType::Tpm => tokens,
+            };
+            let Some(take) = rule.with_cell(identity, now, |cell| {
+                cell.take(rule.rate, now, units, max_wait)
+            }) else {
+                continue;
+            };
+            match take {
+                Take::Taken { wait: w } => wait = wait.max(w),
+                Take::Refused { wait } => {
+                    admission.refund_first(index, now);
+                    return Err(rule.refusal(identity, now, units, wait));
+                }
+                Take::TooLarge => {
+                    admission.refund_first(index, now);
+                    return Err(rule.too_large(units));
+                }
+            }
+        }
+        Ok((admission, wait))
+    }
+
+    fn enter_queue(&self, rule: Option<&Rule>) -> Result<QueueSlot<'_>, AgentError> {
+        if self.on_limit != OnLimit::Queue {
+            return Ok(QueueSlot(None));
+        }
+        let entered = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.queue_capacity).then_some(n + 1)
+            })
+            .is_ok();
+        if entered {
+            return Ok(QueueSlot(Some(&self.waiting)));
+        }
+        let (limit_type, scope, limit) = rule
+            .map(|r| (r.limit_type, r.scope, r.rate.limit()))
+            .unwrap_or((LimitType::Rpm, LimitScope::Endpoint, 0));
+        Err(AgentError::new(
+            ErrorClass::RateLimit,
+            format!(
+                "the rate-limit queue is full ({} waiting); try again shortly",
+                self.queue_capacity
+            ),
+        )
+        .with_detail(ErrorDetail::RateLimited {
+            limit_type,
+            scope,
+            current: limit,
+            limit,
+            retry_after: Duration::from_secs(1),
+        }))
+    }
+
+    /// Limit, remaining and reset of the tightest request-per-minute rule for `identity`.
+    pub fn snapshot(&self, identity: Identity<'_>) -> Option<RateLimitSnapshot> {
+        let now = self.nanos(Instant::now());
+        self.rules
+            .iter()
+            .filter(|rule| rule.limit_type == LimitType::Rpm)
+            .filter_map(|rule| {
+                let read = |cell: &Cell| (cell.remaining(rule.rate, now), cell.reset_in(now));
+                let (remaining, reset) = match &rule.cells {
+                    Cells::Single(cell) => read(cell),
+                    // A keyed rule speaks only for identities it applies to; an identity
+                    // without a cell has its whole allowance.
+                    Cells::Keyed(keyed) => keyed
+                        .get(rule.key(identity)?, read)
+                        .unwrap_or((rule.rate.limit(), 0)),
+                };
+                Some(RateLimitSnapshot {
+                    limit: rule.rate.limit(),
+                    remaining,
+                    reset: Duration::from_nanos(reset),
+                })
+            })
+            .min_by_key(|snap| snap.remaining)
+    }
+
+    /// Drops the cells of users and tenants that are idle now. Runs by itself at most
+    /// once a minute, when a new identity arrives; call it to sweep sooner.
+    pub fn evict_idle(&self) {
+        let now = self.nanos(Instant::now());
+        for rule in &self.rules {
+            if let Cells::Keyed(keyed) = &rule.cells {
+                keyed.sweep(now);
+            }
+        }
+    }
+
+    /// Identities with live cells, across keyed rules.
+    pub fn tracked_keys(&self) -> usize {
+        self.rules
+            .iter()
+            .map(|rule| match &rule.cells {
+                Cells::Keyed(keyed) => keyed.len(),
+                Cells::Single(_) => 0,
+            })
+            .sum()
+    }
+
+    fn nanos(&self, now: Instant) -> u64 {
+        nanos(now.saturating_duration_since(self.epoch))
+    }
+}
+
+impl Rule {
+    /// Runs `f` on this rule's cell for `identity`; `None` when the rule is keyed on an
+    /// identity the request does not have.
+    fn with_cell<R>(
+        &self,
+        identity: Identity<'_>,
+        now: u64,
+        f: impl FnOnce(&Cell) -> R,
+    ) -> Option<R> {
+        match &self.cells {
+            Cells::Single(cell) => Some(f(cell)),
+            Cells::Keyed(keyed) => Some(keyed.with(self.key(identity)?, now, f)),
+        }
+    }
+
+    fn key<'a>(&self, identity: Identity<'a>) -> Option<&'a Arc<str>> {
+        match self.scope {
+            LimitScope::User => identity.user,
+            LimitScope::Tenant => identity.tenant,
+            LimitScope::Global | LimitScope::Endpoint => None,
+        }
+    }
+
+    fn refusal(&self, identity: Identity<'_>, now: u64, units: u64, wait: u64) -> AgentError {
+        let limit = self.rate.limit();
+        let remaining = self
+            .with_cell(identity, now, |cell| cell.remaining(self.rate, now))
+            .unwrap_or(0);
+        let current = (limit - remaining.min(limit)).saturating_add(units);
+        let retry_after = Duration::from_nanos(wait);
+        AgentError::new(
+            ErrorClass::RateLimit,
+            format!(
+                "{} {} limit of {} per minute reached; retry in {} ms",
+                self.scope.as_str(),
+                self.limit_type.as_str(),
+                limit,
+                retry_after.as_millis()
+            ),
+        )
+        .with_retry_after(retry_after)
+        .with_detail(ErrorDetail::RateLimited {
+            limit_type: self.limit_type,
+            scope: self.scope,
+            current,
+            limit,
+            retry_after,
+        })
+    }
+
+    fn too_large(&self, units: u64) -> AgentError {
+        AgentError::new(
+            ErrorClass::RequestTooLarge,
+            format!(
+                "the request needs {units} tokens but the {} tpm limit is {} per minute",
+                self.scope.as_str(),
+                self.rate.limit()
+            ),
+        )
+    }
+}
+
+impl<'a> Admission<'a> {
+    fn refund_first(&mut self, count: usize, now: u64) {
+        let limiter = self.limiter;
+        for rule in &limiter.rules[..count] {
+            let units = match rule.limit_type {
+                LimitType::Rpm => 1,
+                LimitType::Tpm => self.tokens,
+            };
+            rule.with_cell(self.identity, now, |cell| {
+                cell.refund(rule.rate, now, units)
+            });
+        }
+        self.armed = false;
+    }
+
+    fn rule_for_refusal(&self) -> Option<&'a Rule> {
+        self.limiter.rules.first()
+    }
+
+    fn commit(mut self) -> Self {
+        self.armed = false;
+        self
+    }
+
+    /// Hands back everything this admission took (the run never happened).
+    pub fn release(mut self) {
+        let now = self.limiter.nanos(Instant::now());
+        self.refund_first(self.limiter.rules.len(), now);
+    }
+
+    /// Tokens reserved for this run.
+    pub fn reserved_tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    /// Settles the token limits with the tokens the run really used: an over-estimate is
+    /// refunded, an under-estimate charged.
+    pub fn reconcile(self, used_tokens: u64) {
+        if used_tokens == self.tokens {
+            return;
+        }
+        let limiter = self.limiter;
+        let now = limiter.nanos(Instant::now());
+        for rule in limiter
+            .rules
+            .iter()
+            .filter(|r| r.limit_type == LimitType::Tpm)
+        {
+            rule.with_cell(self.identity, now, |cell| {
+                if used_tokens < self.tokens {
+                    cell.refund(rule.rate, now, self.tokens - used_tokens);
+                } else {
+                    cell.charge(rule.rate, now, used_tokens - self.tokens);
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Cancelled while waiting for its slot: give the slot back.
+            let now = self.limiter.nanos(Instant::now());
+            self.refund_first(self.limiter.rules.len(), now);
+        }
+    }
+}
+
+/// A place in the `queue` mode's waiting line, released on drop.
+struct QueueSlot<'a>(Option<&'a AtomicU32>);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(waiting) = self.0 {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

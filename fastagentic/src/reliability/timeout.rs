@@ -1,0 +1,321 @@
+//! Timeouts: one deadline for the whole run, and limits for each stage inside it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::PolicyError;
+use crate::error::{AgentError, ErrorClass, ErrorDetail};
+
+/// Which deadline expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The whole run, retries, sleeps and fallbacks included.
+    Total,
+    /// One LLM call (for a stream: the time to its first byte).
+    LlmCall,
+    /// The idle gap between two chunks of a stream.
+    StreamIdle,
+    /// One tool call.
+    ToolCall,
+    /// Saving a checkpoint.
+    Checkpoint,
+}
+
+impl Stage {
+    /// `"total"`, `"llm_call"`, `"stream_idle"`, `"tool_call"` or `"checkpoint"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Total => "total",
+            Stage::LlmCall => "llm_call",
+            Stage::StreamIdle => "stream_idle",
+            Stage::ToolCall => "tool_call",
+            Stage::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+/// What happens when the total deadline passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// Stop the run and fail with a `timeout` error.
+    #[default]
+    Fail,
+    /// Report the timeout (event and log) and let the run finish.
+    Warn,
+    /// Save a checkpoint and return a run id to resume. Needs a durable endpoint.
+    Checkpoint,
+}
+
+impl std::str::FromStr for OnTimeout {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail" => Ok(OnTimeout::Fail),
+            "warn" => Ok(OnTimeout::Warn),
+            "checkpoint" => Ok(OnTimeout::Checkpoint),
+            other => Err(PolicyError::UnknownValue {
+                field: "on_timeout",
+                value: other.to_owned(),
+                expected: "fail, warn, checkpoint",
+            }),
+        }
+    }
+}
+
+/// The timeout settings of SPEC §3.3.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "TimeoutPolicyBuilder", into = "TimeoutPolicyBuilder")]
+pub struct TimeoutPolicy {
+    settings: TimeoutPolicyBuilder,
+}
+
+/// The settings of a [`TimeoutPolicy`] before validation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutPolicyBuilder {
+    #[serde(rename = "total_ms", with = "super::millis")]
+    total: Duration,
+    #[serde(rename = "llm_call_ms", with = "super::millis")]
+    llm_call: Duration,
+    #[serde(rename = "stream_idle_ms", with = "super::millis")]
+    stream_idle: Duration,
+    #[serde(rename = "tool_call_ms", with = "super::millis")]
+    tool_call: Duration,
+    #[serde(rename = "checkpoint_ms", with = "super::millis")]
+    checkpoint: Duration,
+    on_timeout: OnTimeout,
+}
+
+impl Default for TimeoutPolicyBuilder {
+    fn default() -> Self {
+        TimeoutPolicyBuilder {
+            total: Duration::from_millis(120_000),
+            llm_call: Duration::from_millis(60_000),
+            stream_idle: Duration::from_millis(60_000),
+            tool_call: Duration::from_millis(30_000),
+            checkpoint: Duration::from_millis(5_000),
+            on_timeout: OnTimeout::Fail,
+        }
+    }
+}
+
+impl TimeoutPolicyBuilder {
+    /// The deadline of the whole run (default 120 s).
+    #[must_use]
+    pub fn total(mut self, d: Duration) -> Self {
+        self.total = d;
+        self
+    }
+
+    /// The limit of one LLM call, to its first byte for streams (default 60 s).
+    #[must_use]
+    pub fn llm_call(mut self, d: Duration) -> Self {
+        self.llm_call = d;
+        self
+    }
+
+    /// The longest silence between two chunks of a stream (default 60 s).
+    #[must_use]
+    pub fn stream_idle(mut self, d: Duration) -> Self {
+        self.stream_idle = d;
+        self
+    }
+
+    /// The limit of one tool call (default 30 s).
+    #[must_use]
+    pub fn tool_call(mut self, d: Duration) -> Self {
+        self.tool_call = d;
+        self
+    }
+
+    /// The limit of saving one checkpoint (default 5 s).
+    #[must_use]
+    pub fn checkpoint(mut self, d: Duration) -> Self {
+        self.checkpoint = d;
+        self
+    }
+
+    /// What happens when the total deadline passes (default fail).
+    #[must_use]
+    pub fn on_timeout(mut self, on_timeout: OnTimeout) -> Self {
+        self.on_timeout = on_timeout;
+        self
+    }
+
+    /// Validates the settings: every limit must be above zero.
+    pub fn build(self) -> Result<TimeoutPolicy, PolicyError> {
+        for (field, value) in [
+            ("total_ms", self.total),
+            ("llm_call_ms", self.llm_call),
+            ("stream_idle_ms", self.stream_idle),
+            ("tool_call_ms", self.tool_call),
+            ("checkpoint_ms", self.checkpoint),
+        ] {
+            if value.is_zero() {
+                return Err(PolicyError::Zero {
+                    field,
+                    hint: "a zero limit would fail every call; leave it out for the default",
+                });
+            }
+        }
+        Ok(TimeoutPolicy { settings: self })
+    }
+}
+
+impl TryFrom<TimeoutPolicyBuilder> for TimeoutPolicy {
+    type Error = PolicyError;
+
+    fn try_from(builder: TimeoutPolicyBuilder) -> Result<Self, Self::Error> {
+        builder.build()
+    }
+}
+
+impl From<TimeoutPolicy> for TimeoutPolicyBuilder {
+    fn from(policy: TimeoutPolicy) -> Self {
+        policy.settings
+    }
+}
+
+impl Default for TimeoutPolicy {
+    fn default() -> Self {
+        TimeoutPolicy {
+            settings: TimeoutPolicyBuilder::default(),
+        }
+    }
+}
+
+impl TimeoutPolicy {
+    /// A builder with the defaults of SPEC §3.3.
+    pub fn builder() -> TimeoutPolicyBuilder {
+        TimeoutPolicyBuilder::default()
+    }
+
+    /// The limit of `stage`.
+    pub fn limit(&self, stage: Stage) -> Duration {
+        let s = &self.settings;
+        match stage {
+            Stage::Total => s.total,
+            Stage::LlmCall => s.llm_call,
+            Stage::StreamIdle => s.stream_idle,
+            Stage::ToolCall => s.tool_call,
+            Stage::Checkpoint => s.checkpoint,
+        }
+    }
+
+    /// What happens when the total deadline passes.
+    pub fn on_timeout(&self) -> OnTimeout {
+        self.settings.on_timeout
+    }
+}
+
+/// The `timeout` error for `stage`, which had run for `elapsed` against `limit`.
+pub fn timeout_error(stage: Stage, elapsed: Duration, limit: Duration) -> AgentError {
+    AgentError::new(
+        ErrorClass::Timeout,
+        format!(
+            "the {} stage timed out after {} ms (limit {} ms)",
+            stage.as_str(),
+            elapsed.as_millis(),
+            limit.as_millis()
+        ),
+    )
+    .with_detail(ErrorDetail::Timeout {
+        stage,
+        elapsed,
+        limit,
+    })
+}
+
+/// Runs `future` for at most `limit`, and never past `deadline` (the run's total).
+///
+/// When the run's deadline comes first, the error names the `total` stage, since that is
+/// the limit that was hit.
+pub async fn run_stage<F, T>(
+    stage: Stage,
+    limit: Duration,
+    deadline: Instant,
+    total: Duration,
+    future: F,
+) -> Result<T, AgentError>
+where
+    F: Future<Output = Result<T, AgentError>>,
+{
+    let start = Instant::now();
+    let stage_deadline = start + limit;
+    let (cut_at, cut_stage, cut_limit) = if stage_deadline <= deadline {
+        (stage_deadline, stage, limit)
+    } else {
+        (deadline, Stage::Total, total)
+    };
+    match tokio::time::timeout_at(cut_at, future).await {
+        Ok(result) => result,
+        Err(_) => Err(timeout_error(cut_stage, start.elapsed(), cut_limit)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stage_reports_its_name_and_elapsed_time() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(120);
+        let err = run_stage(
+            Stage::LlmCall,
+            Duration::from_secs(30),
+            deadline,
+            Duration::from_secs(120),
+            std::future::pending::<Result<(), AgentError>>(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Timeout);
+        assert_eq!(
+            err.detail(),
+            Some(&ErrorDetail::Timeout {
+                stage: Stage::LlmCall,
+                elapsed: Duration::from_secs(30),
+                limit: Duration::from_secs(30),
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_run_deadline_wins_when_it_comes_first() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = run_stage(
+            Stage::LlmCall,
+            Duration::from_secs(30),
+            deadline,
+            Duration::from_secs(120),
+            std::future::pending::<Result<(), AgentError>>(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            err.detail(),
+            Some(ErrorDetail::Timeout {
+                stage: Stage::Total,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let err = TimeoutPolicy::builder()
+            .total(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("total_ms"), "{err}");
+        let err = "abort".parse::<OnTimeout>().unwrap_err();
+        assert!(err.to_string().contains("fail, warn, checkpoint"), "{err}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests for fastagentic live in `tests/`.
