@@ -309,6 +309,40 @@ impl<E: StdError + Send + Sync + 'static> From<E> for AgentError {
     }
 }
 
+/// `AgentError` seen as a `std::error::Error`, so `?` works in functions that return
+/// `Box<dyn Error>` (the same arrangement as `anyhow`).
+struct StdAgentError(AgentError);
+
+impl fmt::Debug for StdAgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for StdAgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for StdAgentError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<AgentError> for Box<dyn StdError + Send + Sync + 'static> {
+    fn from(error: AgentError) -> Self {
+        Box::new(StdAgentError(error))
+    }
+}
+
+impl From<AgentError> for Box<dyn StdError + 'static> {
+    fn from(error: AgentError) -> Self {
+        Box::new(StdAgentError(error))
+    }
+}
+
 impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.inner.class, self.inner.message)?;
@@ -385,6 +419,17 @@ mod tests {
     fn unrelated_error_is_other() {
         let err: AgentError = "x".parse::<u32>().unwrap_err().into();
         assert_eq!(err.class(), ErrorClass::Other);
+    }
+
+    #[test]
+    fn question_mark_into_a_boxed_error_keeps_the_chain() {
+        fn run() -> Result<(), Box<dyn StdError + Send + Sync>> {
+            let io = std::io::Error::from(std::io::ErrorKind::TimedOut);
+            Err(AgentError::from(io))?
+        }
+        let boxed = run().unwrap_err();
+        assert_eq!(boxed.to_string(), "timeout: timed out");
+        assert!(boxed.source().is_some());
     }
 
     #[test]

@@ -315,6 +315,11 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// Whether sleeping `delay` still leaves the run time to make its next attempt.
+fn fits(run: &RunState, delay: Duration) -> bool {
+    Instant::now() + delay < run.deadline
+}
+
 /// Where the retry loop for one model is.
 struct Attempt {
     model: Arc<str>,
@@ -548,6 +553,12 @@ impl Pipeline {
                     .await;
                 return Err(err);
             }
+            // A delay that outlasts the run is not slept: the error moves on now.
+            if !fits(run, delay) {
+                self.retry_end(run, &attempt, Some(&err), Some(StopReason::NoTimeLeft))
+                    .await;
+                return Err(err);
+            }
             let steer = self.announce_retry(run, &attempt, &err, delay).await;
             if steer.is_aborted() {
                 self.retry_end(run, &attempt, Some(&err), Some(StopReason::Aborted))
@@ -562,8 +573,7 @@ impl Pipeline {
                     attempt.consecutive_overloads = 0;
                 }
             }
-            // A delay that outlasts the run is not slept: the error moves on now.
-            if Instant::now() + delay >= run.deadline {
+            if !fits(run, delay) {
                 self.retry_end(run, &attempt, Some(&err), Some(StopReason::NoTimeLeft))
                     .await;
                 return Err(err);
