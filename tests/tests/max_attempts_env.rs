@@ -1,6 +1,9 @@
 //! `FASTAGENTIC_MAX_ATTEMPTS` is read once per process, so each value is checked in a
 //! child process running this same test binary.
 
+// Test helpers outside #[test] fns may unwrap: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 use fastagentic::reliability::RetryPolicy;

@@ -1,5 +1,8 @@
 //! The composed pipeline, end to end on virtual time, with deterministic jitter.
 
+// Test helpers outside #[test] fns may unwrap: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

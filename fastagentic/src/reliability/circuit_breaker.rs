@@ -19,7 +19,7 @@ use super::window::SlidingWindow;
 use crate::error::{AgentError, ClassSet, ErrorClass, ErrorDetail};
 
 /// The settings of a circuit breaker (SPEC §3.4).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(
     try_from = "CircuitBreakerPolicyBuilder",
     into = "CircuitBreakerPolicyBuilder"
@@ -193,14 +193,6 @@ impl TryFrom<CircuitBreakerPolicyBuilder> for CircuitBreakerPolicy {
 impl From<CircuitBreakerPolicy> for CircuitBreakerPolicyBuilder {
     fn from(policy: CircuitBreakerPolicy) -> Self {
         policy.settings
-    }
-}
-
-impl Default for CircuitBreakerPolicy {
-    fn default() -> Self {
-        CircuitBreakerPolicy {
-            settings: CircuitBreakerPolicyBuilder::default(),
-        }
     }
 }
 

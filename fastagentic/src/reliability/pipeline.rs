@@ -566,12 +566,12 @@ impl Pipeline {
                 return Err(err);
             }
             let delay = steer.delay_override().unwrap_or(delay);
-            if let Some(model) = steer.model_override() {
-                if *model != attempt.model {
-                    attempt.breaker = self.breakers.lookup(&self.endpoint, model);
-                    attempt.model = model.clone();
-                    attempt.consecutive_overloads = 0;
-                }
+            if let Some(model) = steer.model_override()
+                && *model != attempt.model
+            {
+                attempt.breaker = self.breakers.lookup(&self.endpoint, model);
+                attempt.model = model.clone();
+                attempt.consecutive_overloads = 0;
             }
             if !fits(run, delay) {
                 self.retry_end(run, &attempt, Some(&err), Some(StopReason::NoTimeLeft))

@@ -69,7 +69,7 @@ impl std::str::FromStr for OnTimeout {
 }
 
 /// The timeout settings of SPEC §3.3.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "TimeoutPolicyBuilder", into = "TimeoutPolicyBuilder")]
 pub struct TimeoutPolicy {
     settings: TimeoutPolicyBuilder,
@@ -179,14 +179,6 @@ impl TryFrom<TimeoutPolicyBuilder> for TimeoutPolicy {
 impl From<TimeoutPolicy> for TimeoutPolicyBuilder {
     fn from(policy: TimeoutPolicy) -> Self {
         policy.settings
-    }
-}
-
-impl Default for TimeoutPolicy {
-    fn default() -> Self {
-        TimeoutPolicy {
-            settings: TimeoutPolicyBuilder::default(),
-        }
     }
 }
 
