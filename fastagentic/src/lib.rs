@@ -48,6 +48,33 @@ pub mod prelude {
 /// The guide's chapters, compiled as doctests so its snippets stay true.
 #[cfg(doctest)]
 pub mod guide {
+    #[doc = include_str!("../../README.md")]
+    pub struct Readme;
+
     #[doc = include_str!("../../book/src/introduction.md")]
     pub struct Introduction;
+
+    #[doc = include_str!("../../book/src/errors.md")]
+    pub struct Errors;
+
+    #[doc = include_str!("../../book/src/rate-limiting.md")]
+    pub struct RateLimiting;
+
+    #[doc = include_str!("../../book/src/timeouts.md")]
+    pub struct Timeouts;
+
+    #[doc = include_str!("../../book/src/circuit-breaker.md")]
+    pub struct CircuitBreaker;
+
+    #[doc = include_str!("../../book/src/retry.md")]
+    pub struct Retry;
+
+    #[doc = include_str!("../../book/src/fallback.md")]
+    pub struct Fallback;
+
+    #[doc = include_str!("../../book/src/combining.md")]
+    pub struct Combining;
+
+    #[doc = include_str!("../../book/src/design-notes.md")]
+    pub struct DesignNotes;
 }

@@ -279,7 +279,7 @@ impl BreakerSet {
 /// let pipeline = Pipeline::builder()
 ///     .endpoint("/echo")
 ///     .model("mock/echo")
-///     .retry(RetryPolicy::builder().initial_delay(Duration::from_millis(1)).build()?)
+///     .retry(RetryPolicy::builder().max_attempts(2).initial_delay(Duration::from_millis(1)).build()?)
 ///     .build()?;
 /// let answer = pipeline
 ///     .run(RequestInfo::new(), |ctx: AgentContext| async move {
