@@ -460,6 +460,7 @@ impl CircuitBreaker {
             ),
         )
         .with_model(self.name.clone())
+        .with_retry_after(retry_after)
         .with_detail(ErrorDetail::CircuitOpen {
             dependency: self.name.clone(),
             opened_at,
@@ -597,6 +598,16 @@ impl CircuitBreaker {
 
     fn nanos(&self, now: Instant) -> u64 {
         duration_nanos(now.saturating_duration_since(self.epoch))
+    }
+}
+
+impl fmt::Debug for BreakerPermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerPermit")
+            .field("breaker", &self.breaker.name)
+            .field("probe", &self.probe_generation.is_some())
+            .field("transition", &self.transition)
+            .finish()
     }
 }
 

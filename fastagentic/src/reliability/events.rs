@@ -29,9 +29,11 @@ pub enum EventKind {
     CircuitClose,
     /// The run moved from `model` to `fallback_to`.
     Fallback,
-    /// A deadline passed (`stage` says which).
+    /// A deadline passed: the run's total, or a stage (`ctx.within`) that cut an attempt
+    /// (`stage` says which).
     Timeout,
-    /// A rate limit refused or delayed the run (`limit_type` says which).
+    /// A rate limit refused the run (`limit_type` says which; a run that waited for its
+    /// slot in `delay` or `queue` mode and then went ahead raises no event).
     RateLimit,
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
+use super::timeout::{Stage, run_stage};
 use crate::context::AgentContext;
 use crate::error::{AgentError, ClassSet, ErrorClass};
 
@@ -224,19 +225,11 @@ impl<T: Send + 'static> StrategyFallback<T> {
         let mut last = None;
         for strategy in &self.strategies {
             tried.push(strategy.name.clone());
-            let result = match strategy.timeout {
-                Some(limit) => match tokio::time::timeout(limit, (strategy.run)(ctx.clone())).await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(super::timeout::timeout_error(
-                        super::timeout::Stage::Total,
-                        limit,
-                        limit,
-                    )
-                    .with_model(strategy.name.clone())),
-                },
-                None => (strategy.run)(ctx.clone()).await,
-            };
+            // A strategy without a limit of its own is bounded by the run alone.
+            let total = ctx.timeouts().limit(Stage::Total);
+            let limit = strategy.timeout.unwrap_or(total);
+            let body = (strategy.run)(ctx.clone());
+            let result = run_stage(Stage::Strategy, limit, ctx.deadline(), total, body).await;
             match result {
                 Ok(value) => return Ok(value),
                 Err(err) if err.class() == ErrorClass::Cancelled => return Err(err),

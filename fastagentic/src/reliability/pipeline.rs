@@ -329,6 +329,17 @@ struct Attempt {
     overflow_recovered: bool,
 }
 
+impl Attempt {
+    /// The breaker's refusal, if the model's breaker is open now.
+    fn tripped_breaker(&self) -> Option<AgentError> {
+        let breaker = self.breaker.as_deref()?;
+        if breaker.state() != CircuitState::Open {
+            return None;
+        }
+        breaker.acquire().err()
+    }
+}
+
 impl Pipeline {
     /// A builder with no patterns but the default timeout.
     pub fn builder() -> PipelineBuilder {
@@ -368,19 +379,36 @@ impl Pipeline {
             request.user.clone(),
             request.tenant.clone(),
         ));
-        let admissions = self.admit(&request, &run).await?;
-        if let Some(budget) = &self.budget {
-            budget.deposit();
-        }
-        let chain = self.run_chain(&run, &mut op);
-        let result = match &request.cancel {
+        let work = self.run_admitted(&request, &run, &mut op, start);
+        match &request.cancel {
             Some(token) => tokio::select! {
                 biased;
                 () = token.cancelled() => Err(AgentError::cancelled()),
-                result = self.bounded(chain, &run, start) => result,
+                result = work => result,
             },
-            None => self.bounded(chain, &run, start).await,
-        };
+            None => work.await,
+        }
+    }
+
+    /// Everything after the run's state exists: admission, then the bounded chain, then
+    /// token reconciliation.
+    async fn run_admitted<T, E, F, Fut>(
+        &self,
+        request: &RequestInfo,
+        run: &Arc<RunState>,
+        op: &mut F,
+        start: Instant,
+    ) -> Result<T, AgentError>
+    where
+        F: FnMut(AgentContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<AgentError>,
+    {
+        let admissions = self.admit(request, run).await?;
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+        }
+        let result = self.bounded(self.run_chain(run, op), run, start).await;
         if let Some(used) = run.tokens_used() {
             for admission in admissions.into_iter().flatten() {
                 admission.reconcile(used);
@@ -481,7 +509,11 @@ impl Pipeline {
                 .skip(position)
                 .find(|(_, step)| step.triggers_on(err.class()));
             let Some((index, step)) = next else {
-                return Err(err.with_attempted(tried));
+                // A lone model keeps any list the body itself reported (strategies tried).
+                if tried.len() > 1 || err.attempted().is_empty() {
+                    return Err(err.with_attempted(tried));
+                }
+                return Err(err);
             };
             if let Some(mut event) = self.event(EventKind::Fallback, run, &model) {
                 event.fallback_to = Some(step.model.clone());
@@ -524,8 +556,16 @@ impl Pipeline {
                 }
                 Err(err) => err,
             };
+            self.stage_timeout_event(run, &attempt, &err).await;
             if err.class() == ErrorClass::CircuitOpen {
                 return Err(err); // fail fast; the chain decides about fallback
+            }
+            if let Some(open) = attempt.tripped_breaker() {
+                // This failure opened the breaker: the remaining attempts would fail
+                // fast, so skip them (and their sleeps) and let the chain fall back.
+                self.end_retries(run, &attempt, &err, StopReason::CircuitOpened)
+                    .await;
+                return Err(open);
             }
             if err.class() == ErrorClass::Overloaded {
                 attempt.consecutive_overloads += 1;
@@ -535,33 +575,16 @@ impl Pipeline {
             if self.recover_context_overflow(run, &mut attempt, &err) {
                 continue;
             }
-            let delay = match self
-                .retry
-                .decide(&err, attempt.number, attempt.consecutive_overloads)
-            {
-                RetryDecision::Retry { delay, .. } => delay,
-                RetryDecision::Stop(reason) => {
-                    if attempt.number > 1 || reason != StopReason::NotRetryable {
-                        self.retry_end(run, &attempt, Some(&err), Some(reason))
-                            .await;
-                    }
+            let delay = match self.next_delay(run, &attempt, &err) {
+                Ok(delay) => delay,
+                Err(reason) => {
+                    self.end_retries(run, &attempt, &err, reason).await;
                     return Err(err);
                 }
             };
-            if self.budget.as_ref().is_some_and(|b| !b.withdraw()) {
-                self.retry_end(run, &attempt, Some(&err), Some(StopReason::BudgetExhausted))
-                    .await;
-                return Err(err);
-            }
-            // A delay that outlasts the run is not slept: the error moves on now.
-            if !fits(run, delay) {
-                self.retry_end(run, &attempt, Some(&err), Some(StopReason::NoTimeLeft))
-                    .await;
-                return Err(err);
-            }
             let steer = self.announce_retry(run, &attempt, &err, delay).await;
             if steer.is_aborted() {
-                self.retry_end(run, &attempt, Some(&err), Some(StopReason::Aborted))
+                self.end_retries(run, &attempt, &err, StopReason::Aborted)
                     .await;
                 return Err(err);
             }
@@ -574,11 +597,64 @@ impl Pipeline {
                 attempt.consecutive_overloads = 0;
             }
             if !fits(run, delay) {
-                self.retry_end(run, &attempt, Some(&err), Some(StopReason::NoTimeLeft))
+                self.end_retries(run, &attempt, &err, StopReason::NoTimeLeft)
                     .await;
                 return Err(err);
             }
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The delay before the next attempt, or why there is none. The budget is charged
+    /// last, so a retry that will not happen costs nothing.
+    fn next_delay(
+        &self,
+        run: &RunState,
+        attempt: &Attempt,
+        err: &AgentError,
+    ) -> Result<Duration, StopReason> {
+        let delay = match self
+            .retry
+            .decide(err, attempt.number, attempt.consecutive_overloads)
+        {
+            RetryDecision::Retry { delay, .. } => delay,
+            RetryDecision::Stop(reason) => return Err(reason),
+        };
+        // A delay that outlasts the run is not slept: the error moves on now.
+        if !fits(run, delay) {
+            return Err(StopReason::NoTimeLeft);
+        }
+        if self.budget.as_ref().is_some_and(|b| !b.withdraw()) {
+            return Err(StopReason::BudgetExhausted);
+        }
+        Ok(delay)
+    }
+
+    /// Reports the end of a retry loop, unless nothing was retried for the plain reason
+    /// that the error is not retryable or there were no retries to make.
+    async fn end_retries(
+        &self,
+        run: &Arc<RunState>,
+        attempt: &Attempt,
+        err: &AgentError,
+        reason: StopReason,
+    ) {
+        let uneventful = matches!(reason, StopReason::NotRetryable | StopReason::Exhausted);
+        if attempt.number > 1 || !uneventful {
+            self.retry_end(run, attempt, Some(err), Some(reason)).await;
+        }
+    }
+
+    /// Reports a stage deadline (an LLM call, a tool call) that cut this attempt.
+    async fn stage_timeout_event(&self, run: &Arc<RunState>, attempt: &Attempt, err: &AgentError) {
+        let Some(ErrorDetail::Timeout { stage, .. }) = err.detail() else {
+            return;
+        };
+        if let Some(mut event) = self.event(EventKind::Timeout, run, &attempt.model) {
+            event.attempt = attempt.number;
+            event.stage = Some(*stage);
+            event.error = Some(err.clone());
+            self.emit(&mut event).await;
         }
     }
 
@@ -643,7 +719,14 @@ impl Pipeline {
         attempt: &mut Attempt,
         err: &AgentError,
     ) -> bool {
-        if err.class() != ErrorClass::ContextOverflow || attempt.overflow_recovered {
+        if err.class() != ErrorClass::ContextOverflow
+            || attempt.overflow_recovered
+            || self
+                .retry
+                .no_retry_on()
+                .contains(ErrorClass::ContextOverflow)
+            || !fits(run, Duration::ZERO)
+        {
             return false;
         }
         let Some(ErrorDetail::ContextOverflow {

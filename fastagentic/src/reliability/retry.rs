@@ -309,6 +309,8 @@ pub enum StopReason {
     Aborted,
     /// The next delay would outlast the run's total timeout.
     NoTimeLeft,
+    /// The failure opened the model's circuit breaker.
+    CircuitOpened,
 }
 
 impl StopReason {
@@ -323,6 +325,7 @@ impl StopReason {
             StopReason::BudgetExhausted => "budget_exhausted",
             StopReason::Aborted => "aborted",
             StopReason::NoTimeLeft => "no_time_left",
+            StopReason::CircuitOpened => "circuit_opened",
         }
     }
 }

@@ -23,10 +23,14 @@ pub enum Stage {
     ToolCall,
     /// Saving a checkpoint.
     Checkpoint,
+    /// One strategy of a [`StrategyFallback`](super::StrategyFallback), which carries its
+    /// own limit.
+    Strategy,
 }
 
 impl Stage {
-    /// `"total"`, `"llm_call"`, `"stream_idle"`, `"tool_call"` or `"checkpoint"`.
+    /// `"total"`, `"llm_call"`, `"stream_idle"`, `"tool_call"`, `"checkpoint"` or
+    /// `"strategy"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Total => "total",
@@ -34,6 +38,7 @@ impl Stage {
             Stage::StreamIdle => "stream_idle",
             Stage::ToolCall => "tool_call",
             Stage::Checkpoint => "checkpoint",
+            Stage::Strategy => "strategy",
         }
     }
 }
@@ -188,11 +193,12 @@ impl TimeoutPolicy {
         TimeoutPolicyBuilder::default()
     }
 
-    /// The limit of `stage`.
+    /// The limit of `stage`. Strategies carry their own limits, so for
+    /// [`Stage::Strategy`] this is the run's total, which bounds them all.
     pub fn limit(&self, stage: Stage) -> Duration {
         let s = &self.settings;
         match stage {
-            Stage::Total => s.total,
+            Stage::Total | Stage::Strategy => s.total,
             Stage::LlmCall => s.llm_call,
             Stage::StreamIdle => s.stream_idle,
             Stage::ToolCall => s.tool_call,

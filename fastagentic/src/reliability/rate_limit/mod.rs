@@ -360,8 +360,8 @@ impl RateLimiter {
             OnLimit::Delay | OnLimit::Queue => nanos(deadline.saturating_duration_since(now)),
         };
         let (admission, wait) = self.take_all(identity, tokens, self.nanos(now), max_wait)?;
-        if wait > 0 {
-            let _slot = self.enter_queue(admission.rule_for_refusal())?;
+        if let Some((wait, rule)) = wait {
+            let _slot = self.enter_queue(rule, wait)?;
             tokio::time::sleep(Duration::from_nanos(wait)).await;
         }
         Ok(admission.commit())
@@ -374,7 +374,7 @@ impl RateLimiter {
         tokens: Option<u32>,
         now: u64,
         max_wait: u64,
-    ) -> Result<(Admission<'a>, u64), AgentError> {
+    ) -> Result<(Admission<'a>, Option<(u64, &'a Rule)>), AgentError> {
         let tokens = u64::from(tokens.unwrap_or(self.token_estimate));
         let mut admission = Admission {
             limiter: self,
@@ -382,7 +382,8 @@ impl RateLimiter {
             tokens,
             armed: true,
         };
-        let mut wait = 0;
+        // The longest wait any rule imposes, and that rule.
+        let mut wait: Option<(u64, &Rule)> = None;
         for (index, rule) in self.rules.iter().enumerate() {
             let units = match rule.limit_type {
                 LimitType::Rpm => 1,
@@ -394,7 +395,12 @@ impl RateLimiter {
                 continue;
             };
             match take {
-                Take::Taken { wait: w } => wait = wait.max(w),
+                Take::Taken { wait: 0 } => {}
+                Take::Taken { wait: w } => {
+                    if wait.is_none_or(|(longest, _)| w > longest) {
+                        wait = Some((w, rule));
+                    }
+                }
                 Take::Refused { wait } => {
                     admission.refund_first(index, now);
                     return Err(rule.refusal(identity, now, units, wait));
@@ -408,7 +414,8 @@ impl RateLimiter {
         Ok((admission, wait))
     }
 
-    fn enter_queue(&self, rule: Option<&Rule>) -> Result<QueueSlot<'_>, AgentError> {
+    /// Takes a place in the waiting line (`queue` mode only); refuses when it is full.
+    fn enter_queue(&self, rule: &Rule, wait: u64) -> Result<QueueSlot<'_>, AgentError> {
         if self.on_limit != OnLimit::Queue {
             return Ok(QueueSlot(None));
         }
@@ -421,22 +428,25 @@ impl RateLimiter {
         if entered {
             return Ok(QueueSlot(Some(&self.waiting)));
         }
-        let (limit_type, scope, limit) = rule
-            .map(|r| (r.limit_type, r.scope, r.rate.limit()))
-            .unwrap_or((LimitType::Rpm, LimitScope::Endpoint, 0));
+        let limit = rule.rate.limit();
+        let retry_after = Duration::from_nanos(wait);
         Err(AgentError::new(
             ErrorClass::RateLimit,
             format!(
-                "the rate-limit queue is full ({} waiting); try again shortly",
-                self.queue_capacity
+                "the rate-limit queue is full ({} waiting for the {} {} limit); retry in {} ms",
+                self.queue_capacity,
+                rule.scope.as_str(),
+                rule.limit_type.as_str(),
+                retry_after.as_millis()
             ),
         )
+        .with_retry_after(retry_after)
         .with_detail(ErrorDetail::RateLimited {
-            limit_type,
-            scope,
+            limit_type: rule.limit_type,
+            scope: rule.scope,
             current: limit,
             limit,
-            retry_after: Duration::from_secs(1),
+            retry_after,
         }))
     }
 
@@ -567,10 +577,6 @@ impl<'a> Admission<'a> {
             });
         }
         self.armed = false;
-    }
-
-    fn rule_for_refusal(&self) -> Option<&'a Rule> {
-        self.limiter.rules.first()
     }
 
     fn commit(mut self) -> Self {
