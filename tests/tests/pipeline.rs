@@ -298,12 +298,18 @@ async fn an_opening_breaker_cuts_the_retries_short_and_falls_back() {
         .build()
         .unwrap();
     let (calls, body) = scripted(vec![fail(ErrorClass::ServerError); 3]);
+    let start = Instant::now();
     let answer = pipeline.run(RequestInfo::new(), body).await.unwrap();
     assert_eq!(answer, "backup");
     assert_eq!(
         calls.load(Ordering::SeqCst),
         4,
-        "the 4th primary attempt failed fast"
+        "3 on the primary, 1 on the backup"
+    );
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "two backoffs; none after the failure that opened the breaker"
     );
     let kinds = recorder.kinds();
     assert!(kinds.contains(&EventKind::CircuitOpen), "{kinds:?}");
@@ -655,4 +661,40 @@ async fn the_retry_budget_stops_a_retry_storm() {
     }
     // 20 requests at a 10 % budget buy 2 retries, not 40.
     assert_eq!(calls.load(Ordering::SeqCst), 22);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_also_stops_a_wait_for_a_rate_limit_slot() {
+    let pipeline = Pipeline::builder()
+        .rate_limit(
+            RateLimitPolicy::builder()
+                .requests_per_minute(1)
+                .on_limit(OnLimit::Delay)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let (_, body) = scripted(vec![]);
+    pipeline.run(RequestInfo::new(), body).await.unwrap();
+    let token = CancellationToken::new();
+    let canceller = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        canceller.cancel();
+    });
+    let (calls, body) = scripted(vec![]);
+    let start = Instant::now();
+    let err = pipeline
+        .run(RequestInfo::new().cancel_on(token), body)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Cancelled);
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // The cancelled run gave its reserved slot back: the next one waits 60 s, not 120 s.
+    let (_, body) = scripted(vec![]);
+    let start = Instant::now();
+    pipeline.run(RequestInfo::new(), body).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(58));
 }
