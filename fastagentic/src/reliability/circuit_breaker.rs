@@ -382,7 +382,29 @@ impl CircuitBreaker {
 
     /// Asks to make a call now.
     pub fn acquire(&self) -> Result<BreakerPermit<'_>, AgentError> {
+        // A closed breaker needs no clock: skip the read on the hot path.
+        if Word(self.word.load(Ordering::Acquire)).state() == CircuitState::Closed {
+            return Ok(self.permit(None, None));
+        }
         self.acquire_at(Instant::now())
+    }
+
+    /// Whether calls must report their duration (a slow-call threshold is set).
+    pub fn measures_latency(&self) -> bool {
+        self.policy.settings.slow_call.is_some()
+    }
+
+    /// What an outcome says about the dependency: `Some(true)` a failure, `Some(false)` a
+    /// success, `None` nothing (a class outside `failure_on`).
+    fn health(&self, outcome: CallOutcome) -> Option<bool> {
+        let policy = &self.policy.settings;
+        match outcome {
+            CallOutcome::Success { elapsed } => {
+                Some(policy.slow_call.is_some_and(|t| elapsed >= t))
+            }
+            CallOutcome::Failure(class) if policy.failure_on.contains(class) => Some(true),
+            CallOutcome::Failure(_) => None,
+        }
     }
 
     /// Asks to make a call at `now`. Refusals are `circuit_open` errors with
@@ -624,21 +646,27 @@ impl BreakerPermit<'_> {
 
     /// Records how the call ended; returns the state change it caused, if any.
     pub fn record(self, outcome: CallOutcome) -> Option<Transition> {
+        // A closed-state call that changes no count needs no clock.
+        if self.probe_generation.is_none() {
+            let counts_calls = self
+                .breaker
+                .policy
+                .settings
+                .failure_rate_threshold
+                .is_some();
+            match self.breaker.health(outcome) {
+                None => return None,
+                Some(false) if !counts_calls => return None,
+                Some(_) => {}
+            }
+        }
         self.record_at(outcome, Instant::now())
     }
 
     /// Records how the call ended, at `now`.
     pub fn record_at(mut self, outcome: CallOutcome, now: Instant) -> Option<Transition> {
         let breaker = self.breaker;
-        let policy = &breaker.policy.settings;
-        // `None` means the outcome says nothing about the dependency's health.
-        let failed = match outcome {
-            CallOutcome::Success { elapsed } => {
-                Some(policy.slow_call.is_some_and(|t| elapsed >= t))
-            }
-            CallOutcome::Failure(class) if policy.failure_on.contains(class) => Some(true),
-            CallOutcome::Failure(_) => None,
-        };
+        let failed = breaker.health(outcome);
         let now = breaker.nanos(now);
         match self.probe_generation.take() {
             Some(generation) => breaker.record_probe(generation, failed, now),
@@ -650,8 +678,8 @@ impl BreakerPermit<'_> {
 impl Drop for BreakerPermit<'_> {
     fn drop(&mut self) {
         if let Some(generation) = self.probe_generation.take() {
-            let now = self.breaker.nanos(Instant::now());
-            self.breaker.record_probe(generation, None, now);
+            // Releasing a slot reads no time.
+            self.breaker.record_probe(generation, None, 0);
         }
     }
 }

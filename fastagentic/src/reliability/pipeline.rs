@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -404,9 +405,9 @@ impl Pipeline {
         Fut: Future<Output = Result<T, E>>,
         E: Into<AgentError>,
     {
-        let admissions = self.admit(request, run).await?;
+        let admissions = self.admit(request, run, start).await?;
         if let Some(budget) = &self.budget {
-            budget.deposit();
+            budget.deposit_at(start);
         }
         let result = self.bounded(self.run_chain(run, op), run, start).await;
         if let Some(used) = run.tokens_used() {
@@ -426,6 +427,12 @@ impl Pipeline {
     ) -> Result<T, AgentError> {
         let total = self.timeout.limit(Stage::Total);
         let mut chain = std::pin::pin!(chain);
+        // A chain that finishes on its first poll (a cache hit, a mock) never needs the
+        // timer, so arm it only once the chain has to wait.
+        let first = std::future::poll_fn(|cx| Poll::Ready(chain.as_mut().poll(cx))).await;
+        if let Poll::Ready(result) = first {
+            return result;
+        }
         match tokio::time::timeout_at(run.deadline, chain.as_mut()).await {
             Ok(result) => return result,
             Err(_) => {
@@ -447,30 +454,34 @@ impl Pipeline {
         }
     }
 
+    /// Passes the app-wide limiter, then the endpoint's. The common case — a slot free
+    /// now — stays synchronous; only a wait in `delay`/`queue` mode awaits.
     async fn admit<'a>(
         &'a self,
         request: &'a RequestInfo,
         run: &Arc<RunState>,
+        now: Instant,
     ) -> Result<[Option<Admission<'a>>; 2], AgentError> {
         let mut admissions = [None, None];
         let limiters = [self.global_limiter.as_deref(), self.limiter.as_ref()];
         for (slot, limiter) in admissions.iter_mut().zip(limiters) {
             let Some(limiter) = limiter else { continue };
-            match limiter
-                .admit(request.identity(), request.estimated_tokens, run.deadline)
-                .await
-            {
+            let admitted = match limiter.reserve(
+                request.identity(),
+                request.estimated_tokens,
+                now,
+                run.deadline,
+            ) {
+                Ok(reservation) => match reservation.ready() {
+                    Ok(admission) => Ok(admission),
+                    Err(pending) => pending.wait().await,
+                },
+                Err(err) => Err(err),
+            };
+            match admitted {
                 Ok(admission) => *slot = Some(admission),
                 Err(err) => {
-                    if let Some(mut event) =
-                        self.event(EventKind::RateLimit, run, self.fallback.primary())
-                    {
-                        if let Some(ErrorDetail::RateLimited { limit_type, .. }) = err.detail() {
-                            event.limit_type = Some(*limit_type);
-                        }
-                        event.error = Some(err.clone());
-                        self.emit(&mut event).await;
-                    }
+                    self.rate_limit_event(run, &err).await;
                     for admission in admissions.into_iter().flatten() {
                         admission.release();
                     }
@@ -479,6 +490,16 @@ impl Pipeline {
             }
         }
         Ok(admissions)
+    }
+
+    async fn rate_limit_event(&self, run: &Arc<RunState>, err: &AgentError) {
+        if let Some(mut event) = self.event(EventKind::RateLimit, run, self.fallback.primary()) {
+            if let Some(ErrorDetail::RateLimited { limit_type, .. }) = err.detail() {
+                event.limit_type = Some(*limit_type);
+            }
+            event.error = Some(err.clone());
+            self.emit(&mut event).await;
+        }
     }
 
     /// Walks the fallback chain: each model gets its own breaker and retry loop.
@@ -679,7 +700,16 @@ impl Pipeline {
             }
             None => None,
         };
-        let started = Instant::now();
+        // Only a slow-call threshold needs the call's duration; skip the clock otherwise.
+        let started = permit
+            .as_ref()
+            .filter(|_| {
+                attempt
+                    .breaker
+                    .as_deref()
+                    .is_some_and(CircuitBreaker::measures_latency)
+            })
+            .map(|_| Instant::now());
         let ctx = AgentContext::new(run.clone(), attempt.model.clone(), attempt.number);
         let result = op(ctx).await.map_err(|e| {
             let err: AgentError = e.into();
@@ -699,12 +729,12 @@ impl Pipeline {
         model: &Arc<str>,
         permit: Option<BreakerPermit<'_>>,
         result: &Result<T, AgentError>,
-        started: Instant,
+        started: Option<Instant>,
     ) {
         let Some(permit) = permit else { return };
         let outcome = match result {
             Ok(_) => CallOutcome::Success {
-                elapsed: started.elapsed(),
+                elapsed: started.map_or(Duration::ZERO, |t| t.elapsed()),
             },
             Err(err) => CallOutcome::Failure(err.class()),
         };

@@ -73,7 +73,12 @@ impl RetryBudget {
 
     /// Records one request.
     pub fn deposit(&self) {
-        self.window.add(self.nanos(Instant::now()), 1, 0);
+        self.deposit_at(Instant::now());
+    }
+
+    /// Records one request made at `now`.
+    pub fn deposit_at(&self, now: Instant) {
+        self.window.add(self.nanos(now), 1, 0);
     }
 
     /// Takes one retry from the budget; `false` when it is spent.

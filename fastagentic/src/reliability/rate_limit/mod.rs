@@ -354,17 +354,47 @@ impl RateLimiter {
         tokens: Option<u32>,
         deadline: Instant,
     ) -> Result<Admission<'a>, AgentError> {
-        let now = Instant::now();
+        self.reserve(identity, tokens, Instant::now(), deadline)?
+            .wait()
+            .await
+    }
+
+    /// Admits one request now or refuses it, never waiting, whatever `on_limit` says.
+    pub fn try_admit<'a>(
+        &'a self,
+        identity: Identity<'a>,
+        tokens: Option<u32>,
+    ) -> Result<Admission<'a>, AgentError> {
+        self.try_admit_at(identity, tokens, Instant::now())
+    }
+
+    /// [`RateLimiter::try_admit`] at a time the caller has already read, so a request
+    /// that passes several limiters reads the clock once.
+    pub fn try_admit_at<'a>(
+        &'a self,
+        identity: Identity<'a>,
+        tokens: Option<u32>,
+        now: Instant,
+    ) -> Result<Admission<'a>, AgentError> {
+        let (admission, _) = self.take_all(identity, tokens, self.nanos(now), 0)?;
+        Ok(admission.commit())
+    }
+
+    /// Takes a slot at `now`, maybe one in the future (`delay` and `queue` modes); the
+    /// caller waits for it with [`Reservation::wait`] unless it is due already.
+    pub(crate) fn reserve<'a>(
+        &'a self,
+        identity: Identity<'a>,
+        tokens: Option<u32>,
+        now: Instant,
+        deadline: Instant,
+    ) -> Result<Reservation<'a>, AgentError> {
         let max_wait = match self.on_limit {
             OnLimit::Reject => 0,
             OnLimit::Delay | OnLimit::Queue => nanos(deadline.saturating_duration_since(now)),
         };
         let (admission, wait) = self.take_all(identity, tokens, self.nanos(now), max_wait)?;
-        if let Some((wait, rule)) = wait {
-            let _slot = self.enter_queue(rule, wait)?;
-            tokio::time::sleep(Duration::from_nanos(wait)).await;
-        }
-        Ok(admission.commit())
+        Ok(Reservation { admission, wait })
     }
 
     /// Takes from every applicable rule; on a refusal hands back what was taken.
@@ -374,7 +404,7 @@ impl RateLimiter {
         tokens: Option<u32>,
         now: u64,
         max_wait: u64,
-    ) -> Result<(Admission<'a>, Option<(u64, &'a Rule)>), AgentError> {
+    ) -> Result<(Admission<'a>, Option<Wait<'a>>), AgentError> {
         let tokens = u64::from(tokens.unwrap_or(self.token_estimate));
         let mut admission = Admission {
             limiter: self,
@@ -382,8 +412,7 @@ impl RateLimiter {
             tokens,
             armed: true,
         };
-        // The longest wait any rule imposes, and that rule.
-        let mut wait: Option<(u64, &Rule)> = None;
+        let mut wait: Option<Wait<'a>> = None;
         for (index, rule) in self.rules.iter().enumerate() {
             let units = match rule.limit_type {
                 LimitType::Rpm => 1,
@@ -397,8 +426,8 @@ impl RateLimiter {
             match take {
                 Take::Taken { wait: 0 } => {}
                 Take::Taken { wait: w } => {
-                    if wait.is_none_or(|(longest, _)| w > longest) {
-                        wait = Some((w, rule));
+                    if wait.is_none_or(|longest| w > longest.nanos) {
+                        wait = Some(Wait { nanos: w, rule });
                     }
                 }
                 Take::Refused { wait } => {
@@ -626,6 +655,41 @@ impl Drop for Admission<'_> {
             let now = self.limiter.nanos(Instant::now());
             self.refund_first(self.limiter.rules.len(), now);
         }
+    }
+}
+
+/// The longest wait any rule imposes on a reservation, and that rule.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wait<'a> {
+    nanos: u64,
+    rule: &'a Rule,
+}
+
+/// A slot taken, possibly in the future.
+#[derive(Debug)]
+pub(crate) struct Reservation<'a> {
+    admission: Admission<'a>,
+    wait: Option<Wait<'a>>,
+}
+
+impl<'a> Reservation<'a> {
+    /// The admission, if the slot is due now.
+    pub(crate) fn ready(self) -> Result<Admission<'a>, Self> {
+        match self.wait {
+            None => Ok(self.admission.commit()),
+            Some(_) => Err(self),
+        }
+    }
+
+    /// Waits for the slot (in line, in `queue` mode). Dropping the future before the
+    /// slot is due hands the slot back.
+    pub(crate) async fn wait(self) -> Result<Admission<'a>, AgentError> {
+        if let Some(wait) = self.wait {
+            let limiter = self.admission.limiter;
+            let _slot = limiter.enter_queue(wait.rule, wait.nanos)?;
+            tokio::time::sleep(Duration::from_nanos(wait.nanos)).await;
+        }
+        Ok(self.admission.commit())
     }
 }
 
