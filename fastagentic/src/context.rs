@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::AgentError;
-use crate::reliability::timeout::{self, Stage, TimeoutPolicy};
+use crate::reliability::timeout::{self, OnTimeout, Stage, TimeoutPolicy};
 
 const UNKNOWN_TOKENS: u64 = u64::MAX;
 
@@ -24,6 +24,7 @@ pub(crate) struct RunState {
     pub(crate) tenant: Option<Arc<str>>,
     tokens_used: AtomicU64,
     max_tokens: AtomicU32,
+    chain_position: AtomicU32,
 }
 
 impl RunState {
@@ -44,6 +45,7 @@ impl RunState {
             tenant,
             tokens_used: AtomicU64::new(UNKNOWN_TOKENS),
             max_tokens: AtomicU32::new(0),
+            chain_position: AtomicU32::new(0),
         }
     }
 
@@ -55,8 +57,19 @@ impl RunState {
         }
     }
 
+    /// Sets the `max_tokens` override; 0 clears it.
     pub(crate) fn set_max_tokens(&self, max_tokens: u32) {
         self.max_tokens.store(max_tokens, Ordering::Release);
+    }
+
+    /// Where in the fallback chain the run is (0: the primary).
+    pub(crate) fn chain_position(&self) -> usize {
+        self.chain_position.load(Ordering::Acquire) as usize
+    }
+
+    pub(crate) fn set_chain_position(&self, position: usize) {
+        let position = u32::try_from(position).unwrap_or(u32::MAX);
+        self.chain_position.store(position, Ordering::Release);
     }
 }
 
@@ -84,7 +97,7 @@ impl AgentContext {
     /// timeouts, the deadline two minutes from now, no identity.
     pub fn detached(model: impl Into<Arc<str>>) -> Self {
         let timeouts = Arc::new(TimeoutPolicy::default());
-        let deadline = Instant::now() + timeouts.limit(Stage::Total);
+        let deadline = timeout::deadline_after(Instant::now(), timeouts.limit(Stage::Total));
         let run = RunState::new("".into(), deadline, timeouts, None, None);
         AgentContext::new(Arc::new(run), model.into(), 1)
     }
@@ -162,10 +175,16 @@ impl AgentContext {
         F: Future<Output = Result<T, AgentError>>,
     {
         let timeouts = &self.run.timeouts;
+        // With `on_timeout = warn` the run may outlive its deadline, so stages are held
+        // to their own limits only.
+        let deadline = match timeouts.on_timeout() {
+            OnTimeout::Warn => None,
+            OnTimeout::Fail | OnTimeout::Checkpoint => Some(self.run.deadline),
+        };
         timeout::run_stage(
             stage,
             timeouts.limit(stage),
-            self.run.deadline,
+            deadline,
             timeouts.limit(Stage::Total),
             future,
         )

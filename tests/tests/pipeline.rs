@@ -698,3 +698,196 @@ async fn cancellation_also_stops_a_wait_for_a_rate_limit_slot() {
     pipeline.run(RequestInfo::new(), body).await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(58));
 }
+
+#[tokio::test(start_paused = true)]
+async fn two_delaying_limiters_wait_once_for_the_same_minute() {
+    let global = Arc::new(fastagentic::reliability::RateLimiter::new(
+        &RateLimitPolicy::builder()
+            .requests_per_minute(1)
+            .on_limit(OnLimit::Delay)
+            .build()
+            .unwrap(),
+        fastagentic::reliability::LimitScope::Global,
+    ));
+    let pipeline = Pipeline::builder()
+        .global_rate_limiter(global)
+        .rate_limit(
+            RateLimitPolicy::builder()
+                .requests_per_minute(1)
+                .on_limit(OnLimit::Delay)
+                .build()
+                .unwrap(),
+        )
+        .timeout(
+            TimeoutPolicy::builder()
+                .total(Duration::from_secs(90))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let (_, body) = scripted(vec![]);
+    pipeline.run(RequestInfo::new(), body).await.unwrap();
+    let (_, body) = scripted(vec![]);
+    let start = Instant::now();
+    pipeline.run(RequestInfo::new(), body).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_that_did_not_open_the_breaker_keeps_its_class() {
+    let pipeline = Arc::new(
+        Pipeline::builder()
+            .circuit_breaker(
+                CircuitBreakerPolicy::builder()
+                    .failure_threshold(1)
+                    .build()
+                    .unwrap(),
+            )
+            .fallback(chain("primary", "backup", &[ErrorClass::Timeout]))
+            .build()
+            .unwrap(),
+    );
+    // While this request's call is in flight, another request's failure opens the breaker.
+    let other = pipeline.clone();
+    let err = pipeline
+        .run(RequestInfo::new(), move |ctx: AgentContext| {
+            let other = other.clone();
+            async move {
+                if ctx.model() == "backup" {
+                    return Ok("backup".to_owned());
+                }
+                let (_, body) = scripted(vec![fail(ErrorClass::ServerError); 2]);
+                let _ = other.run(RequestInfo::new(), body).await;
+                Err(fail(ErrorClass::InvalidInput))
+            }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::InvalidInput);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_delivered_output_is_neither_retried_nor_restarted_elsewhere() {
+    let pipeline = Pipeline::builder()
+        .retry(retry(3).build().unwrap())
+        .fallback(chain("a", "b", &[ErrorClass::ConnectionError]))
+        .build()
+        .unwrap();
+    let cut = fail(ErrorClass::ConnectionError)
+        .with_partial(fastagentic::error::PartialOutput::new("Hello, wor"));
+    let (calls, body) = scripted(vec![cut]);
+    let err = pipeline.run(RequestInfo::new(), body).await.unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(err.partial().map(|p| p.text.as_str()), Some("Hello, wor"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lowered_max_tokens_does_not_follow_the_run_to_another_model() {
+    let overflow = fail(ErrorClass::ContextOverflow).with_detail(ErrorDetail::ContextOverflow {
+        input_tokens: Some(120_000),
+        context_limit: Some(128_000),
+        requested_output: None,
+    });
+    let pipeline = Pipeline::builder()
+        .fallback(chain("small", "large", &[ErrorClass::ServerError]))
+        .build()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let result = pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| {
+            seen.lock()
+                .unwrap()
+                .push((ctx.model().to_owned(), ctx.max_tokens_override()));
+            let result = match (ctx.model(), ctx.max_tokens_override()) {
+                ("small", None) => Err(overflow.clone()),
+                ("small", Some(_)) => Err(fail(ErrorClass::ServerError)),
+                _ => Ok(()),
+            };
+            std::future::ready(result)
+        })
+        .await;
+    assert!(result.is_ok());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("small".to_owned(), None),
+            ("small".to_owned(), Some(8_000)),
+            ("large".to_owned(), None)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_timeout_warn_lets_stages_run_after_the_deadline() {
+    let pipeline = Pipeline::builder()
+        .timeout(
+            TimeoutPolicy::builder()
+                .total(Duration::from_secs(5))
+                .on_timeout(OnTimeout::Warn)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let answer = pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| async move {
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            ctx.within(Stage::LlmCall, async { Ok("made it") }).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer, "made it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_durations_mean_no_limit_not_a_panic() {
+    let steer = |e: &mut PipelineEvent| {
+        if e.kind == EventKind::Retry {
+            e.steer.set_delay(Duration::MAX);
+        }
+    };
+    let pipeline = Pipeline::builder()
+        .timeout(
+            TimeoutPolicy::builder()
+                .total(Duration::MAX)
+                .build()
+                .unwrap(),
+        )
+        .retry(retry(3).max_delay(Duration::MAX).build().unwrap())
+        .event_sink(Arc::new(steer))
+        .build()
+        .unwrap();
+    let (calls, body) = scripted(vec![fail(ErrorClass::ServerError)]);
+    let err = pipeline.run(RequestInfo::new(), body).await.unwrap_err();
+    // A delay of Duration::MAX outlasts even a 30-year deadline: the run ends at once.
+    assert_eq!(err.class(), ErrorClass::ServerError);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_total_timeout_names_the_model_and_the_models_tried() {
+    let pipeline = Pipeline::builder()
+        .timeout(
+            TimeoutPolicy::builder()
+                .total(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+        )
+        .fallback(chain("a", "b", &[ErrorClass::ServerError]))
+        .build()
+        .unwrap();
+    let err = pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| async move {
+            if ctx.model() == "a" {
+                return Err(fail(ErrorClass::ServerError));
+            }
+            std::future::pending::<Result<(), AgentError>>().await
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Timeout);
+    assert_eq!(err.model(), Some("b"));
+    let tried: Vec<&str> = err.attempted().iter().map(|m| &**m).collect();
+    assert_eq!(tried, ["a", "b"]);
+}

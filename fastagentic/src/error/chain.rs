@@ -7,10 +7,11 @@ use super::ErrorClass;
 
 /// Finds the class of the first error in `error`'s chain that says what it is.
 ///
-/// Recognised, at any depth: [`std::io::Error`] kinds (timed out → `timeout`; refused,
+/// Recognised, at any depth: an [`AgentError`](super::AgentError) that was boxed as a
+/// `std::error::Error` (its class), [`std::io::Error`] kinds (timed out → `timeout`; refused,
 /// reset, aborted, broken pipe, unreachable, unexpected EOF → `connection_error`),
 /// `tokio::time::error::Elapsed` → `timeout`, and the timeout, connect and closed-connection
-/// errors of `reqwest` and `hyper`. An I/O error that wraps another error is looked into,
+/// errors of `reqwest` and `hyper`, and the status of a `reqwest` status error. An I/O error that wraps another error is looked into,
 /// which `io::Error::source` alone would skip. Returns `None` when nothing in the chain is
 /// recognised.
 pub fn classify_chain(error: &(dyn StdError + 'static)) -> Option<ErrorClass> {
@@ -25,6 +26,9 @@ pub fn classify_chain(error: &(dyn StdError + 'static)) -> Option<ErrorClass> {
 }
 
 fn classify_one(err: &(dyn StdError + 'static)) -> Option<ErrorClass> {
+    if let Some(agent) = super::find_agent_error(err) {
+        return Some(agent.class());
+    }
     if let Some(io) = err.downcast_ref::<io::Error>() {
         return classify_io(io);
     }
@@ -60,7 +64,9 @@ fn classify_reqwest(err: &reqwest::Error) -> Option<ErrorClass> {
     } else if err.is_connect() {
         Some(ErrorClass::ConnectionError)
     } else {
-        None
+        // `error_for_status()` errors carry the status and nothing else.
+        err.status()
+            .map(|status| super::http::class_from_status(status.as_u16()))
     }
 }
 
@@ -113,6 +119,30 @@ mod tests {
             .unwrap_err();
         let chain = Outer(Box::new(io::Error::other(Outer(Box::new(err)))));
         assert_eq!(classify_chain(&chain), Some(ErrorClass::ConnectionError));
+    }
+
+    #[tokio::test]
+    async fn reqwest_status_errors_are_classified_by_status() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let response =
+                "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            socket.write_all(response.as_bytes()).await.unwrap();
+        });
+        let err = reqwest::Client::new()
+            .get(format!("http://{address}/"))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap_err();
+        let wrapped = Outer(Box::new(err));
+        assert_eq!(classify_chain(&wrapped), Some(ErrorClass::RateLimit));
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn class_from_envelope(e: &Envelope) -> Option<ErrorClass> {
     by_code.or_else(by_type).or_else(by_google_status)
 }
 
-fn class_from_status(status: u16) -> ErrorClass {
+pub(super) fn class_from_status(status: u16) -> ErrorClass {
     use ErrorClass::*;
     match status {
         401 => AuthError,

@@ -133,9 +133,30 @@ impl AgentError {
     }
 
     /// Wraps any error, classifying it by its source chain (see [`classify_chain`]).
+    ///
+    /// An `AgentError` found in the chain (one that went through `Box<dyn Error>` and
+    /// into your own error type) comes back whole: class, hints and detail, with the
+    /// outer error's message and the outer error as source.
     pub fn from_error<E: StdError + Send + Sync + 'static>(error: E) -> Self {
+        let message = error.to_string();
+        if let Some(inner) = find_agent_error(&error) {
+            let mut recovered = inner.clone();
+            recovered.inner.message = message.into();
+            return recovered.with_source(error);
+        }
         let class = classify_chain(&error).unwrap_or(ErrorClass::Other);
-        AgentError::new(class, error.to_string()).with_source(error)
+        AgentError::new(class, message).with_source(error)
+    }
+
+    /// Converts a boxed error, recovering an `AgentError` that was boxed earlier.
+    pub fn from_boxed(error: Box<dyn StdError + Send + Sync + 'static>) -> Self {
+        match error.downcast::<StdAgentError>() {
+            Ok(agent) => agent.0,
+            Err(other) => {
+                let class = classify_chain(&*other).unwrap_or(ErrorClass::Other);
+                AgentError::new(class, other.to_string()).with_source(BoxedError(other))
+            }
+        }
     }
 
     /// Classifies a failed HTTP response from its status, headers and body.
@@ -297,6 +318,13 @@ impl AgentError {
         self
     }
 
+    /// Attaches another `AgentError` as this one's source (the failure behind a
+    /// refusal).
+    #[must_use]
+    pub(crate) fn with_cause(self, cause: AgentError) -> Self {
+        self.with_source(StdAgentError(cause))
+    }
+
     /// A `cancelled` error.
     pub fn cancelled() -> Self {
         AgentError::new(ErrorClass::Cancelled, "the run was cancelled")
@@ -311,7 +339,40 @@ impl<E: StdError + Send + Sync + 'static> From<E> for AgentError {
 
 /// `AgentError` seen as a `std::error::Error`, so `?` works in functions that return
 /// `Box<dyn Error>` (the same arrangement as `anyhow`).
-struct StdAgentError(AgentError);
+pub(crate) struct StdAgentError(AgentError);
+
+/// The first `AgentError` in `error`'s chain that was boxed as a `std::error::Error`.
+pub(crate) fn find_agent_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a AgentError> {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if let Some(agent) = err.downcast_ref::<StdAgentError>() {
+            return Some(&agent.0);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// A boxed error made into a sized one, so it can be wrapped.
+struct BoxedError(Box<dyn StdError + Send + Sync + 'static>);
+
+impl fmt::Debug for BoxedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for BoxedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for BoxedError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
 
 impl fmt::Debug for StdAgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -430,6 +491,34 @@ mod tests {
         let boxed = run().unwrap_err();
         assert_eq!(boxed.to_string(), "timeout: timed out");
         assert!(boxed.source().is_some());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the planner gave up")]
+    struct PlannerFailed(#[source] Box<dyn StdError + Send + Sync>);
+
+    #[test]
+    fn an_agent_error_survives_a_trip_through_box_dyn_error() {
+        let original = AgentError::new(ErrorClass::RateLimit, "slow down")
+            .with_retry_after(Duration::from_secs(3));
+        let boxed: Box<dyn StdError + Send + Sync> = original.into();
+        let back: AgentError = PlannerFailed(boxed).into();
+        assert_eq!(back.class(), ErrorClass::RateLimit);
+        assert_eq!(back.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(back.message(), "the planner gave up");
+
+        let boxed: Box<dyn StdError + Send + Sync> =
+            AgentError::new(ErrorClass::Overloaded, "busy").into();
+        assert_eq!(
+            AgentError::from_boxed(boxed).class(),
+            ErrorClass::Overloaded
+        );
+        let plain: Box<dyn StdError + Send + Sync> =
+            Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert_eq!(
+            AgentError::from_boxed(plain).class(),
+            ErrorClass::ConnectionError
+        );
     }
 
     #[test]

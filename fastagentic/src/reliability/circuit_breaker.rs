@@ -130,11 +130,12 @@ impl CircuitBreakerPolicyBuilder {
         if self.failure_threshold == 0 {
             return zero("failure_threshold", "use 1 or more failures to open");
         }
-        if self.failure_window.is_zero() {
-            return zero(
-                "failure_window_ms",
-                "failures need a window to be counted in",
-            );
+        if self.failure_window < Duration::from_secs(1) {
+            return Err(PolicyError::OutOfRange {
+                field: "failure_window_ms",
+                value: self.failure_window.as_millis() as f64,
+                range: "1000 or more (failures are counted over seconds, not instants)",
+            });
         }
         if self.reset_timeout.is_zero() {
             return zero(
@@ -449,6 +450,17 @@ impl CircuitBreaker {
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// The refusal this breaker gives now that it is open, for a caller that knows it
+    /// has just opened (no permit is taken, so no state changes).
+    pub(crate) fn refusal(&self) -> AgentError {
+        let ready_at = self
+            .opened_at
+            .load(Ordering::Acquire)
+            .saturating_add(duration_nanos(self.policy.reset_timeout()));
+        let now = self.nanos(Instant::now());
+        self.open_error(Duration::from_nanos(ready_at.saturating_sub(now)))
     }
 
     fn permit(
@@ -925,6 +937,19 @@ mod tests {
             CircuitState::Closed,
             "a third failing is below 50 %"
         );
+        // Half of ten calls failing reaches 50 %: successes are counted, and it opens.
+        let b = CircuitBreaker::new(
+            "m",
+            CircuitBreakerPolicy::builder()
+                .failure_rate_threshold(0.5, 10)
+                .build()
+                .unwrap(),
+        );
+        for i in 0..10 {
+            let p = b.acquire().unwrap();
+            p.record(if i % 2 == 1 { FAIL } else { OK });
+        }
+        assert_eq!(b.state(), CircuitState::Open);
     }
 
     #[tokio::test(start_paused = true)]

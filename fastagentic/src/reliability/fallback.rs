@@ -229,7 +229,7 @@ impl<T: Send + 'static> StrategyFallback<T> {
             let total = ctx.timeouts().limit(Stage::Total);
             let limit = strategy.timeout.unwrap_or(total);
             let body = (strategy.run)(ctx.clone());
-            let result = run_stage(Stage::Strategy, limit, ctx.deadline(), total, body).await;
+            let result = run_stage(Stage::Strategy, limit, Some(ctx.deadline()), total, body).await;
             match result {
                 Ok(value) => return Ok(value),
                 Err(err) if err.class() == ErrorClass::Cancelled => return Err(err),

@@ -24,7 +24,7 @@ use super::fallback::FallbackChain;
 use super::rate_limit::{Admission, Identity, LimitScope, RateLimitPolicy, RateLimiter};
 use super::retry::{RetryDecision, RetryPolicy, StopReason};
 use super::retry_budget::RetryBudget;
-use super::timeout::{OnTimeout, Stage, TimeoutPolicy, timeout_error};
+use super::timeout::{OnTimeout, Stage, TimeoutPolicy, deadline_after, timeout_error};
 use crate::context::{AgentContext, RunState};
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
 
@@ -318,7 +318,7 @@ impl std::fmt::Debug for Pipeline {
 
 /// Whether sleeping `delay` still leaves the run time to make its next attempt.
 fn fits(run: &RunState, delay: Duration) -> bool {
-    Instant::now() + delay < run.deadline
+    delay < run.deadline.saturating_duration_since(Instant::now())
 }
 
 /// Where the retry loop for one model is.
@@ -330,14 +330,20 @@ struct Attempt {
     overflow_recovered: bool,
 }
 
-impl Attempt {
-    /// The breaker's refusal, if the model's breaker is open now.
-    fn tripped_breaker(&self) -> Option<AgentError> {
-        let breaker = self.breaker.as_deref()?;
-        if breaker.state() != CircuitState::Open {
-            return None;
+/// A failed attempt, and whether its failure opened the model's breaker.
+struct Failed {
+    error: AgentError,
+    opened_breaker: bool,
+}
+
+/// Whether a failure counts against the model's breaker: everything but our own
+/// deadlines for work that is not the model's (tools, checkpoints, strategies, the run).
+fn blames_the_model(err: &AgentError) -> bool {
+    match err.detail() {
+        Some(ErrorDetail::Timeout { stage, .. }) => {
+            matches!(stage, Stage::LlmCall | Stage::StreamIdle)
         }
-        breaker.acquire().err()
+        _ => true,
     }
 }
 
@@ -372,7 +378,7 @@ impl Pipeline {
     {
         let start = Instant::now();
         let total = self.timeout.limit(Stage::Total);
-        let deadline = start + total;
+        let deadline = deadline_after(start, total);
         let run = Arc::new(RunState::new(
             self.endpoint.clone(),
             deadline,
@@ -436,10 +442,10 @@ impl Pipeline {
         match tokio::time::timeout_at(run.deadline, chain.as_mut()).await {
             Ok(result) => return result,
             Err(_) => {
-                let mut event = self.event(EventKind::Timeout, run, self.fallback.primary());
-                if let Some(event) = event.as_mut() {
+                let current = self.chain_model(run.chain_position());
+                if let Some(mut event) = self.event(EventKind::Timeout, run, &current) {
                     event.stage = Some(Stage::Total);
-                    self.emit(event).await;
+                    self.emit(&mut event).await;
                 }
             }
         }
@@ -449,7 +455,11 @@ impl Pipeline {
                 chain.await
             }
             OnTimeout::Fail | OnTimeout::Checkpoint => {
-                Err(timeout_error(Stage::Total, start.elapsed(), total))
+                let position = run.chain_position();
+                let tried: Vec<Arc<str>> = (0..=position).map(|i| self.chain_model(i)).collect();
+                Err(timeout_error(Stage::Total, start.elapsed(), total)
+                    .with_model(self.chain_model(position))
+                    .with_attempted(tried))
             }
         }
     }
@@ -464,6 +474,7 @@ impl Pipeline {
     ) -> Result<[Option<Admission<'a>>; 2], AgentError> {
         let mut admissions = [None, None];
         let limiters = [self.global_limiter.as_deref(), self.limiter.as_ref()];
+        let mut now = now;
         for (slot, limiter) in admissions.iter_mut().zip(limiters) {
             let Some(limiter) = limiter else { continue };
             let admitted = match limiter.reserve(
@@ -474,12 +485,18 @@ impl Pipeline {
             ) {
                 Ok(reservation) => match reservation.ready() {
                     Ok(admission) => Ok(admission),
-                    Err(pending) => pending.wait().await,
+                    Err(pending) => {
+                        let admitted = pending.wait().await;
+                        now = Instant::now(); // the wait moved the clock on
+                        admitted
+                    }
                 },
                 Err(err) => Err(err),
             };
             match admitted {
-                Ok(admission) => *slot = Some(admission),
+                // Armed until every limiter has admitted: a cancellation while a later
+                // limiter makes the run wait hands this slot back too.
+                Ok(admission) => *slot = Some(admission.armed()),
                 Err(err) => {
                     self.rate_limit_event(run, &err).await;
                     for admission in admissions.into_iter().flatten() {
@@ -489,7 +506,7 @@ impl Pipeline {
                 }
             }
         }
-        Ok(admissions)
+        Ok(admissions.map(|admission| admission.map(Admission::commit)))
     }
 
     async fn rate_limit_event(&self, run: &Arc<RunState>, err: &AgentError) {
@@ -499,6 +516,18 @@ impl Pipeline {
             }
             event.error = Some(err.clone());
             self.emit(&mut event).await;
+        }
+    }
+
+    /// The model at `position` in the fallback chain (0 is the primary).
+    fn chain_model(&self, position: usize) -> Arc<str> {
+        match position.checked_sub(1) {
+            None => self.fallback.primary().clone(),
+            Some(step) => self
+                .fallback
+                .steps()
+                .get(step)
+                .map_or_else(|| self.fallback.primary().clone(), |s| s.model.clone()),
         }
     }
 
@@ -524,10 +553,13 @@ impl Pipeline {
                 Err(err) => err,
             };
             tried.push(model.clone());
+            // Output already reached the caller: another model would start the answer
+            // over, so the error (with the partial output) is final.
             let next = steps
                 .iter()
                 .enumerate()
                 .skip(position)
+                .filter(|_| err.partial().is_none())
                 .find(|(_, step)| step.triggers_on(err.class()));
             let Some((index, step)) = next else {
                 // A lone model keeps any list the body itself reported (strategies tried).
@@ -543,6 +575,8 @@ impl Pipeline {
             }
             model = step.model.clone();
             position = index + 1;
+            run.set_chain_position(position);
+            run.set_max_tokens(0); // sized for the previous model's window
         }
     }
 
@@ -568,25 +602,25 @@ impl Pipeline {
         };
         loop {
             attempt.number += 1;
-            let err = match self.execute(run, &attempt, op).await {
+            let (err, opened_breaker) = match self.execute(run, &attempt, op).await {
                 Ok(value) => {
                     if attempt.number > 1 {
                         self.retry_end(run, &attempt, None, None).await;
                     }
                     return Ok(value);
                 }
-                Err(err) => err,
+                Err(failed) => (failed.error, failed.opened_breaker),
             };
             self.stage_timeout_event(run, &attempt, &err).await;
             if err.class() == ErrorClass::CircuitOpen {
                 return Err(err); // fail fast; the chain decides about fallback
             }
-            if let Some(open) = attempt.tripped_breaker() {
+            if let Some(breaker) = attempt.breaker.as_deref().filter(|_| opened_breaker) {
                 // This failure opened the breaker: the remaining attempts would fail
                 // fast, so skip them (and their sleeps) and let the chain fall back.
                 self.end_retries(run, &attempt, &err, StopReason::CircuitOpened)
                     .await;
-                return Err(open);
+                return Err(breaker.refusal().with_cause(err));
             }
             if err.class() == ErrorClass::Overloaded {
                 attempt.consecutive_overloads += 1;
@@ -616,6 +650,7 @@ impl Pipeline {
                 attempt.breaker = self.breakers.lookup(&self.endpoint, model);
                 attempt.model = model.clone();
                 attempt.consecutive_overloads = 0;
+                run.set_max_tokens(0); // sized for the old model's window
             }
             if !fits(run, delay) {
                 self.end_retries(run, &attempt, &err, StopReason::NoTimeLeft)
@@ -685,14 +720,19 @@ impl Pipeline {
         run: &Arc<RunState>,
         attempt: &Attempt,
         op: &mut F,
-    ) -> Result<T, AgentError>
+    ) -> Result<T, Failed>
     where
         F: FnMut(AgentContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: Into<AgentError>,
     {
         let permit = match attempt.breaker.as_deref().map(CircuitBreaker::acquire) {
-            Some(Err(err)) => return Err(err),
+            Some(Err(err)) => {
+                return Err(Failed {
+                    error: err,
+                    opened_breaker: false,
+                });
+            }
             Some(Ok(permit)) => {
                 self.circuit_event(run, &attempt.model, permit.transition())
                     .await;
@@ -718,9 +758,13 @@ impl Pipeline {
                 None => err.with_model(attempt.model.clone()),
             }
         });
-        self.record(run, &attempt.model, permit, &result, started)
+        let opened_breaker = self
+            .record(run, &attempt.model, permit, &result, started)
             .await;
-        result
+        result.map_err(|error| Failed {
+            error,
+            opened_breaker,
+        })
     }
 
     async fn record<T>(
@@ -730,16 +774,20 @@ impl Pipeline {
         permit: Option<BreakerPermit<'_>>,
         result: &Result<T, AgentError>,
         started: Option<Instant>,
-    ) {
-        let Some(permit) = permit else { return };
+    ) -> bool {
+        let Some(permit) = permit else { return false };
         let outcome = match result {
             Ok(_) => CallOutcome::Success {
                 elapsed: started.map_or(Duration::ZERO, |t| t.elapsed()),
             },
+            // Our own deadlines for tools, checkpoints, strategies or the whole run say
+            // nothing about the model's health: leave the breaker out of it.
+            Err(err) if !blames_the_model(err) => return false,
             Err(err) => CallOutcome::Failure(err.class()),
         };
         let transition = permit.record(outcome);
         self.circuit_event(run, model, transition).await;
+        transition.is_some_and(|t| t.to == CircuitState::Open)
     }
 
     /// Lowers `max_tokens` and retries at once, once, when the error says by how much.
@@ -755,6 +803,7 @@ impl Pipeline {
                 .retry
                 .no_retry_on()
                 .contains(ErrorClass::ContextOverflow)
+            || err.should_retry() == Some(false)
             || !fits(run, Duration::ZERO)
         {
             return false;

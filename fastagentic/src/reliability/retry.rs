@@ -311,6 +311,9 @@ pub enum StopReason {
     NoTimeLeft,
     /// The failure opened the model's circuit breaker.
     CircuitOpened,
+    /// Output had already reached the caller (a stream broke midway); a retry would
+    /// silently start the answer over.
+    OutputDelivered,
 }
 
 impl StopReason {
@@ -326,6 +329,7 @@ impl StopReason {
             StopReason::Aborted => "aborted",
             StopReason::NoTimeLeft => "no_time_left",
             StopReason::CircuitOpened => "circuit_opened",
+            StopReason::OutputDelivered => "output_delivered",
         }
     }
 }
@@ -430,14 +434,15 @@ impl RetryPolicy {
         } else {
             base
         };
-        Duration::from_secs_f64(jittered.clamp(0.0, max))
+        Duration::try_from_secs_f64(jittered.clamp(0.0, max)).unwrap_or(s.max_delay)
     }
 
     /// Decides what follows a failed `attempt` (1-based) that ended in `error`, when the
     /// model has failed with `overloaded` `consecutive_overloads` times in a row (this
     /// error included).
     ///
-    /// The order: `no_retry_on` always wins; then `x-should-retry`; then `retry_on`; then
+    /// The order: `no_retry_on` always wins; a failure after output was delivered is never
+    /// retried; then `x-should-retry`; then `retry_on`; then
     /// the overload storm and attempt limits; then the delay — the server's (capped by
     /// `max_retry_after`) or the backoff. The retry budget is the caller's to check.
     pub fn decide(
@@ -450,6 +455,9 @@ impl RetryPolicy {
         let s = &self.settings;
         if s.no_retry_on.contains(class) {
             return RetryDecision::Stop(StopReason::NotRetryable);
+        }
+        if error.partial().is_some() {
+            return RetryDecision::Stop(StopReason::OutputDelivered);
         }
         match error.should_retry() {
             Some(false) => return RetryDecision::Stop(StopReason::ServerSaidNo),

@@ -35,10 +35,11 @@ impl Default for RetryBudgetPolicy {
 
 impl RetryBudgetPolicy {
     pub(crate) fn validate(&self) -> Result<(), PolicyError> {
-        if self.ttl.is_zero() {
-            return Err(PolicyError::Zero {
+        if self.ttl < Duration::from_secs(1) {
+            return Err(PolicyError::OutOfRange {
                 field: "budget.ttl_ms",
-                hint: "the budget needs a window to count requests in",
+                value: self.ttl.as_millis() as f64,
+                range: "1000 or more (a budget counts requests over seconds)",
             });
         }
         if !(self.retry_ratio.is_finite() && (0.0..=1000.0).contains(&self.retry_ratio)) {
@@ -84,15 +85,11 @@ impl RetryBudget {
     /// Takes one retry from the budget; `false` when it is spent.
     pub fn withdraw(&self) -> bool {
         let now = self.nanos(Instant::now());
-        let sums = self.window.sums(now);
         let floor = f64::from(self.policy.min_retries_per_sec) * self.policy.ttl.as_secs_f64();
-        let allowed = floor + self.policy.retry_ratio * sums.a as f64;
-        if (sums.b as f64) < allowed {
-            self.window.add(now, 0, 1);
-            true
-        } else {
-            false
-        }
+        let ratio = self.policy.retry_ratio;
+        self.window.add_if(now, 0, 1, |sums| {
+            (sums.b as f64) < floor + ratio * sums.a as f64
+        })
     }
 
     fn nanos(&self, now: Instant) -> u64 {

@@ -230,14 +230,15 @@ pub fn timeout_error(stage: Stage, elapsed: Duration, limit: Duration) -> AgentE
     })
 }
 
-/// Runs `future` for at most `limit`, and never past `deadline` (the run's total).
+/// Runs `future` for at most `limit`, and never past `deadline` (the run's, when it has
+/// one that binds).
 ///
 /// When the run's deadline comes first, the error names the `total` stage, since that is
-/// the limit that was hit.
+/// the limit that was hit, and reports how long the run had been going.
 pub async fn run_stage<F, T>(
     stage: Stage,
     limit: Duration,
-    deadline: Instant,
+    deadline: Option<Instant>,
     total: Duration,
     future: F,
 ) -> Result<T, AgentError>
@@ -245,16 +246,31 @@ where
     F: Future<Output = Result<T, AgentError>>,
 {
     let start = Instant::now();
-    let stage_deadline = start + limit;
-    let (cut_at, cut_stage, cut_limit) = if stage_deadline <= deadline {
-        (stage_deadline, stage, limit)
-    } else {
-        (deadline, Stage::Total, total)
-    };
+    let stage_deadline = deadline_after(start, limit);
+    let run_cuts_first = deadline.filter(|d| *d < stage_deadline);
+    let cut_at = run_cuts_first.unwrap_or(stage_deadline);
     match tokio::time::timeout_at(cut_at, future).await {
         Ok(result) => result,
-        Err(_) => Err(timeout_error(cut_stage, start.elapsed(), cut_limit)),
+        Err(_) => Err(match run_cuts_first {
+            Some(run_deadline) => {
+                // The run started `total` before its deadline.
+                let run_elapsed =
+                    total.saturating_sub(run_deadline.saturating_duration_since(Instant::now()));
+                timeout_error(Stage::Total, run_elapsed, total)
+            }
+            None => timeout_error(stage, start.elapsed(), limit),
+        }),
     }
+}
+
+/// `start + limit`, or a point decades away when that would overflow (a limit of
+/// `Duration::MAX` means "no limit" in practice, not a panic).
+pub(crate) fn deadline_after(start: Instant, limit: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    start
+        .checked_add(limit)
+        .or_else(|| start.checked_add(FAR))
+        .unwrap_or(start)
 }
 
 #[cfg(test)]
@@ -268,7 +284,7 @@ mod tests {
         let err = run_stage(
             Stage::LlmCall,
             Duration::from_secs(30),
-            deadline,
+            Some(deadline),
             Duration::from_secs(120),
             std::future::pending::<Result<(), AgentError>>(),
         )
@@ -291,7 +307,7 @@ mod tests {
         let err = run_stage(
             Stage::LlmCall,
             Duration::from_secs(30),
-            deadline,
+            Some(deadline),
             Duration::from_secs(120),
             std::future::pending::<Result<(), AgentError>>(),
         )

@@ -1,7 +1,8 @@
 //! A lock-free, fixed-size sliding time window of two counters.
 //!
 //! The window is split into `BUCKETS` buckets; each bucket is one `AtomicU64` packing the
-//! bucket's epoch tag and two saturating counters. Memory is constant whatever the traffic,
+//! bucket's epoch tag (28 bits) and two saturating 18-bit counters. Tags wrap after 2^28
+//! buckets; windows are at least one second long, so that is at least 310 days. Memory is constant whatever the traffic,
 //! and an update is one compare-and-swap. A value counts for between `(BUCKETS-1)/BUCKETS`
 //! and all of the window, the same trade Polly and resilience4j make.
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 pub(crate) const BUCKETS: u64 = 10;
 
-const COUNT_BITS: u32 = 20;
+const COUNT_BITS: u32 = 18;
 const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
 const TAG_BITS: u32 = 64 - 2 * COUNT_BITS;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
@@ -41,17 +42,53 @@ impl SlidingWindow {
 
     /// Adds `da` and `db` to the bucket for time `now` (nanoseconds since the owner's epoch).
     pub(crate) fn add(&self, now: u64, da: u64, db: u64) {
+        self.update(now, da, db, None);
+    }
+
+    /// Adds `da` and `db` at `now` only if `allow` accepts the window's sums, as one atomic
+    /// step: the add fails and is retried if the current bucket changed since the sums
+    /// were read, so two racing callers cannot both pass a check meant for one.
+    pub(crate) fn add_if(
+        &self,
+        now: u64,
+        da: u64,
+        db: u64,
+        allow: impl Fn(WindowSums) -> bool,
+    ) -> bool {
+        self.update(now, da, db, Some(&allow))
+    }
+
+    fn update(
+        &self,
+        now: u64,
+        da: u64,
+        db: u64,
+        allow: Option<&dyn Fn(WindowSums) -> bool>,
+    ) -> bool {
         let index = now / self.bucket_nanos;
         let tag = index & TAG_MASK;
         let bucket = &self.buckets[(index % BUCKETS) as usize];
-        let mut current = bucket.load(Ordering::Relaxed);
         loop {
+            let current = bucket.load(Ordering::Acquire);
             let (old_tag, a, b) = unpack(current);
-            let (a, b) = if old_tag == tag { (a, b) } else { (0, 0) };
+            let (a, b) = if old_tag == tag {
+                (a, b)
+            } else if is_newer(old_tag, tag) {
+                // A late writer: its bucket has already been reused for a newer period,
+                // so the time it reports is outside the window. Drop it.
+                return false;
+            } else {
+                (0, 0)
+            };
+            if allow.is_some_and(|allow| !allow(self.sums(now))) {
+                return false;
+            }
             let next = pack(tag, a.saturating_add(da), b.saturating_add(db));
-            match bucket.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(actual) => current = actual,
+            if bucket
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return true;
             }
         }
     }
@@ -77,6 +114,12 @@ impl SlidingWindow {
             bucket.store(pack(TAG_MASK, 0, 0), Ordering::Release);
         }
     }
+}
+
+/// Whether `stored` is a later period than `tag`, allowing for wrap-around.
+fn is_newer(stored: u64, tag: u64) -> bool {
+    let ahead = stored.wrapping_sub(tag) & TAG_MASK;
+    ahead != 0 && ahead < (1 << (TAG_BITS - 1))
 }
 
 fn pack(tag: u64, a: u64, b: u64) -> u64 {
@@ -114,6 +157,33 @@ mod tests {
         w.add(0, COUNT_MAX, 0);
         w.add(0, 5, 0);
         assert_eq!(w.sums(0).a, COUNT_MAX);
+    }
+
+    #[test]
+    fn a_late_writer_does_not_wipe_a_newer_bucket() {
+        let w = SlidingWindow::new(Duration::from_secs(10));
+        w.add(10 * SEC, 0, 1);
+        // t = 0 s maps to the same bucket as t = 10 s, but a period earlier.
+        w.add(0, 0, 1);
+        assert_eq!(w.sums(10 * SEC).b, 1);
+    }
+
+    #[test]
+    fn conditional_adds_are_atomic_across_threads() {
+        let w = SlidingWindow::new(Duration::from_secs(10));
+        let granted: usize = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..1000)
+                            .filter(|_| w.add_if(SEC, 0, 1, |sums| sums.b < 10))
+                            .count()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!(granted, 10);
     }
 
     #[test]

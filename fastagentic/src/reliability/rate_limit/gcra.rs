@@ -31,7 +31,9 @@ pub(crate) enum Take {
 impl Rate {
     /// `limit` units per `window_nanos`; `limit` must be non-zero.
     pub(crate) fn new(limit: u64, window_nanos: u64) -> Rate {
-        let interval = (window_nanos / limit.max(1)).max(1);
+        // Rounded up, so a limit is never exceeded (large limits may fall short of it by
+        // less than one unit per interval instead).
+        let interval = window_nanos.div_ceil(limit.max(1)).max(1);
         Rate {
             limit,
             interval,
@@ -75,10 +77,13 @@ impl Cell {
         }
     }
 
-    /// Charges `units` unconditionally (for usage above a reservation).
+    /// Charges `units` unconditionally (for usage above a reservation). The debt is capped
+    /// at one window beyond an exhausted cell, so one outsized report cannot lock a limit
+    /// for longer than that.
     pub(crate) fn charge(&self, rate: Rate, now: u64, units: u64) {
         let cost = units.saturating_mul(rate.interval);
-        self.update(|tat| tat.max(now).saturating_add(cost));
+        let cap = now.saturating_add(rate.tolerance.saturating_mul(2));
+        self.update(|tat| tat.max(now).saturating_add(cost).min(cap));
     }
 
     /// Gives back `units` (a reservation that was not used), never below a full cell.
@@ -163,6 +168,12 @@ mod tests {
         assert_eq!(cell.remaining(rate, 0), 1000);
         cell.charge(rate, 0, 1200);
         assert_eq!(cell.remaining(rate, 0), 0);
+        cell.charge(rate, 0, u64::MAX);
+        assert_eq!(
+            cell.reset_in(0),
+            2 * MIN,
+            "debt is capped at one more window"
+        );
         assert_eq!(cell.take(rate, 0, 1001, 0), Take::TooLarge);
     }
 

@@ -608,8 +608,15 @@ impl<'a> Admission<'a> {
         self.armed = false;
     }
 
-    fn commit(mut self) -> Self {
+    /// Stops the admission from handing its slot back when dropped.
+    pub(crate) fn commit(mut self) -> Self {
         self.armed = false;
+        self
+    }
+
+    /// Makes the admission hand its slot back if dropped before [`Admission::commit`].
+    pub(crate) fn armed(mut self) -> Self {
+        self.armed = true;
         self
     }
 
