@@ -110,10 +110,14 @@ mod tests {
 
     #[tokio::test]
     async fn reqwest_connect_error_deep_in_a_chain() {
-        // Port 9 on loopback is the discard port; nothing listens there in CI, so the
-        // connection is refused without leaving the machine.
+        // A port that was just free: bind, note it, close it. The connection is refused
+        // without leaving the machine.
+        let address = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let err = reqwest::Client::new()
-            .get("http://127.0.0.1:9/")
+            .get(format!("http://{address}/"))
             .send()
             .await
             .unwrap_err();
