@@ -61,6 +61,14 @@ fn retry(max_attempts: u32) -> fastagentic::reliability::retry::RetryPolicyBuild
         .random_source(|| 0.5)
 }
 
+/// A timeout policy whose only change from the defaults is a total of `seconds`.
+fn total_timeout(seconds: u64) -> TimeoutPolicy {
+    TimeoutPolicy::builder()
+        .total(Duration::from_secs(seconds))
+        .build()
+        .unwrap()
+}
+
 fn classes(list: &[ErrorClass]) -> ClassSet {
     ClassSet::of(list)
 }
@@ -344,12 +352,7 @@ async fn a_bad_request_never_opens_the_breaker() {
 async fn the_total_timeout_cuts_a_retry_sleep_short() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
-        .timeout(
-            TimeoutPolicy::builder()
-                .total(Duration::from_secs(5))
-                .build()
-                .unwrap(),
-        )
+        .timeout(total_timeout(5))
         .retry(
             retry(3)
                 .backoff(Backoff::Fixed)
@@ -379,12 +382,7 @@ async fn the_total_timeout_cuts_a_retry_sleep_short() {
 async fn the_total_timeout_bounds_a_hung_body() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
-        .timeout(
-            TimeoutPolicy::builder()
-                .total(Duration::from_secs(5))
-                .build()
-                .unwrap(),
-        )
+        .timeout(total_timeout(5))
         .event_sink(recorder.sink())
         .build()
         .unwrap();
@@ -718,12 +716,7 @@ async fn two_delaying_limiters_wait_once_for_the_same_minute() {
                 .build()
                 .unwrap(),
         )
-        .timeout(
-            TimeoutPolicy::builder()
-                .total(Duration::from_secs(90))
-                .build()
-                .unwrap(),
-        )
+        .timeout(total_timeout(90))
         .build()
         .unwrap();
     let (_, body) = scripted(vec![]);
@@ -868,12 +861,7 @@ async fn huge_durations_mean_no_limit_not_a_panic() {
 #[tokio::test(start_paused = true)]
 async fn a_total_timeout_names_the_model_and_the_models_tried() {
     let pipeline = Pipeline::builder()
-        .timeout(
-            TimeoutPolicy::builder()
-                .total(Duration::from_secs(5))
-                .build()
-                .unwrap(),
-        )
+        .timeout(total_timeout(5))
         .fallback(chain("a", "b", &[ErrorClass::ServerError]))
         .build()
         .unwrap();

@@ -905,13 +905,18 @@ mod tests {
         assert_eq!(b.acquire().err().unwrap().class(), ErrorClass::CircuitOpen);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn failure_rate_needs_minimum_calls() {
+    /// Opens when half of at least ten calls in the window failed.
+    fn rate_breaker() -> CircuitBreaker {
         let policy = CircuitBreakerPolicy::builder()
             .failure_rate_threshold(0.5, 10)
             .build()
             .unwrap();
-        let b = CircuitBreaker::new("m", policy);
+        CircuitBreaker::new("m", policy)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_rate_needs_minimum_calls() {
+        let b = rate_breaker();
         for _ in 0..9 {
             fail(&b);
         }
@@ -921,13 +926,7 @@ mod tests {
             "9 calls are below the minimum"
         );
         assert!(fail(&b).is_some());
-        let b = CircuitBreaker::new(
-            "m",
-            CircuitBreakerPolicy::builder()
-                .failure_rate_threshold(0.5, 10)
-                .build()
-                .unwrap(),
-        );
+        let b = rate_breaker();
         for i in 0..20 {
             let p = b.acquire().unwrap();
             p.record(if i % 3 == 0 { FAIL } else { OK });
@@ -938,13 +937,7 @@ mod tests {
             "a third failing is below 50 %"
         );
         // Half of ten calls failing reaches 50 %: successes are counted, and it opens.
-        let b = CircuitBreaker::new(
-            "m",
-            CircuitBreakerPolicy::builder()
-                .failure_rate_threshold(0.5, 10)
-                .build()
-                .unwrap(),
-        );
+        let b = rate_breaker();
         for i in 0..10 {
             let p = b.acquire().unwrap();
             p.record(if i % 2 == 1 { FAIL } else { OK });
