@@ -554,6 +554,8 @@ impl Rule {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn refusal(&self, identity: Identity<'_>, now: u64, units: u64, wait: u64) -> AgentError {
         let limit = self.rate.limit();
         let remaining = self
@@ -581,6 +583,8 @@ impl Rule {
         })
     }
 
+    #[cold]
+    #[inline(never)]
     fn too_large(&self, units: u64) -> AgentError {
         AgentError::new(
             ErrorClass::RequestTooLarge,
@@ -594,6 +598,8 @@ impl Rule {
 }
 
 impl<'a> Admission<'a> {
+    #[cold]
+    #[inline(never)]
     fn refund_first(&mut self, count: usize, now: u64) {
         let limiter = self.limiter;
         for rule in &limiter.rules[..count] {
