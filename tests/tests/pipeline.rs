@@ -28,9 +28,26 @@ type Seen = (
 struct Recorder(Arc<Mutex<Vec<Seen>>>);
 
 impl Recorder {
+    /// Records every event but the per-request bookends (`Request`, `Response`,
+    /// `Error`), which `request_and_outcome_events_bracket_every_run` checks.
     fn sink(&self) -> Arc<dyn fastagentic::reliability::EventSink> {
+        self.sink_filtered(|kind| {
+            !matches!(
+                kind,
+                EventKind::Request | EventKind::Response | EventKind::Error
+            )
+        })
+    }
+
+    fn sink_filtered(
+        &self,
+        keep: impl Fn(EventKind) -> bool + Send + Sync + 'static,
+    ) -> Arc<dyn fastagentic::reliability::EventSink> {
         let log = self.0.clone();
         Arc::new(move |e: &mut PipelineEvent| {
+            if !keep(e.kind) {
+                return;
+            }
             log.lock().unwrap().push((
                 e.kind,
                 e.model.to_string(),
@@ -878,4 +895,69 @@ async fn a_total_timeout_names_the_model_and_the_models_tried() {
     assert_eq!(err.model(), Some("b"));
     let tried: Vec<&str> = err.attempted().iter().map(|m| &**m).collect();
     assert_eq!(tried, ["a", "b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn request_and_outcome_events_bracket_every_run() {
+    let recorder = Recorder::default();
+    let pipeline = Pipeline::builder()
+        .model("m")
+        .retry(retry(2).build().unwrap())
+        .event_sink(recorder.sink_filtered(|_| true))
+        .build()
+        .unwrap();
+    let (_, body) = scripted(vec![fail(ErrorClass::Timeout)]);
+    pipeline.run(RequestInfo::new(), body).await.unwrap();
+    assert_eq!(
+        recorder.kinds(),
+        [
+            EventKind::Request,
+            EventKind::Retry,
+            EventKind::RetryEnd,
+            EventKind::Response
+        ]
+    );
+    let recorder = Recorder::default();
+    let pipeline = Pipeline::builder()
+        .event_sink(recorder.sink_filtered(|_| true))
+        .build()
+        .unwrap();
+    let (_, body) = scripted(vec![fail(ErrorClass::InvalidInput)]);
+    pipeline.run(RequestInfo::new(), body).await.unwrap_err();
+    assert_eq!(recorder.kinds(), [EventKind::Request, EventKind::Error]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_listener_can_refuse_the_run_before_any_limit_or_call() {
+    let bouncer = |e: &mut PipelineEvent| {
+        if e.kind == EventKind::Request && e.user.as_deref() == Some("mallory") {
+            e.steer.reject(AgentError::new(
+                ErrorClass::PermissionDenied,
+                "blocked user",
+            ));
+        }
+    };
+    let pipeline = Pipeline::builder()
+        .rate_limit(
+            RateLimitPolicy::builder()
+                .requests_per_minute(1)
+                .build()
+                .unwrap(),
+        )
+        .event_sink(Arc::new(bouncer))
+        .build()
+        .unwrap();
+    let (calls, body) = scripted(vec![]);
+    let err = pipeline
+        .run(RequestInfo::new().user("mallory"), body)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::PermissionDenied);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // The refused request used no rate-limit slot.
+    let (_, body) = scripted(vec![]);
+    pipeline
+        .run(RequestInfo::new().user("alice"), body)
+        .await
+        .unwrap();
 }

@@ -12,10 +12,33 @@ use super::retry::StopReason;
 use super::timeout::Stage;
 use crate::error::AgentError;
 
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// What happened. The names are the hook event names of SPEC §3.7 (`on_retry`, …).
+///
+/// The pipeline fires the request, retry, circuit, fallback, timeout and rate-limit
+/// events. The others are defined here so hooks can be registered for them; they fire
+/// once their subsystems exist (LLM and tool calls with the providers, startup and
+/// shutdown with the server, checkpoint and resume with durable runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EventKind {
+    /// The app started.
+    Startup,
+    /// The app is shutting down.
+    Shutdown,
+    /// A run starts, before any limit is checked; a listener may reject it.
+    Request,
+    /// A run ended in success.
+    Response,
+    /// A run ended in an error (after every retry and fallback).
+    Error,
+    /// An LLM call starts.
+    LlmStart,
+    /// An LLM call ended.
+    LlmEnd,
+    /// A tool call starts.
+    ToolCall,
+    /// A tool call returned.
+    ToolResult,
     /// An attempt failed and another will follow after `next_delay` (steerable).
     Retry,
     /// A retry loop that retried at least once, or was stopped by the server, a hook, the
@@ -35,12 +58,48 @@ pub enum EventKind {
     /// A rate limit refused the run (`limit_type` says which; a run that waited for its
     /// slot in `delay` or `queue` mode and then went ahead raises no event).
     RateLimit,
+    /// A durable run saved a checkpoint.
+    Checkpoint,
+    /// A durable run resumed from a checkpoint.
+    Resume,
 }
 
 impl EventKind {
+    /// Every event, in SPEC order.
+    pub const ALL: &'static [EventKind] = &[
+        EventKind::Startup,
+        EventKind::Shutdown,
+        EventKind::Request,
+        EventKind::Response,
+        EventKind::Error,
+        EventKind::LlmStart,
+        EventKind::LlmEnd,
+        EventKind::ToolCall,
+        EventKind::ToolResult,
+        EventKind::Retry,
+        EventKind::RetryEnd,
+        EventKind::CircuitOpen,
+        EventKind::CircuitHalfOpen,
+        EventKind::CircuitClose,
+        EventKind::Fallback,
+        EventKind::Timeout,
+        EventKind::RateLimit,
+        EventKind::Checkpoint,
+        EventKind::Resume,
+    ];
+
     /// The hook event name, e.g. `"on_retry"`.
     pub fn hook_name(self) -> &'static str {
         match self {
+            EventKind::Startup => "on_startup",
+            EventKind::Shutdown => "on_shutdown",
+            EventKind::Request => "on_request",
+            EventKind::Response => "on_response",
+            EventKind::Error => "on_error",
+            EventKind::LlmStart => "on_llm_start",
+            EventKind::LlmEnd => "on_llm_end",
+            EventKind::ToolCall => "on_tool_call",
+            EventKind::ToolResult => "on_tool_result",
             EventKind::Retry => "on_retry",
             EventKind::RetryEnd => "on_retry_end",
             EventKind::CircuitOpen => "on_circuit_open",
@@ -49,9 +108,34 @@ impl EventKind {
             EventKind::Fallback => "on_fallback",
             EventKind::Timeout => "on_timeout",
             EventKind::RateLimit => "on_rate_limit",
+            EventKind::Checkpoint => "on_checkpoint",
+            EventKind::Resume => "on_resume",
         }
     }
 }
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownEvent;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.hook_name() == s)
+            .ok_or_else(|| UnknownEvent(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.hook_name())
+    }
+}
+
+/// A name that is not one of the hook event names.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown hook event `{0}`; expected one of: {valid}", valid = EventKind::ALL.iter().map(|k| k.hook_name()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownEvent(pub String);
 
 /// One event, with everything known at that moment.
 #[derive(Clone, Debug)]
@@ -92,11 +176,12 @@ pub struct PipelineEvent {
 }
 
 /// A listener's requests to change the run.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Steering {
     model_override: Option<Arc<str>>,
     delay_override: Option<Duration>,
     abort: bool,
+    rejection: Option<AgentError>,
 }
 
 impl Steering {
@@ -113,6 +198,22 @@ impl Steering {
     /// Stop retrying; the run fails with the current error (or falls back).
     pub fn abort(&mut self) {
         self.abort = true;
+    }
+
+    /// Refuses the run with `error` (read after `Request` events, before any limit is
+    /// checked or any model called).
+    pub fn reject(&mut self, error: AgentError) {
+        self.rejection = Some(error);
+    }
+
+    /// The rejection, if a listener refused the run.
+    pub fn rejection(&self) -> Option<&AgentError> {
+        self.rejection.as_ref()
+    }
+
+    /// Takes the rejection out, if any.
+    pub(crate) fn take_rejection(&mut self) -> Option<AgentError> {
+        self.rejection.take()
     }
 
     /// The model override, if set.

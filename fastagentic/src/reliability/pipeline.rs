@@ -387,13 +387,40 @@ impl Pipeline {
             request.tenant.clone(),
         ));
         let work = self.run_admitted(&request, &run, &mut op, start);
-        match &request.cancel {
+        let result = match &request.cancel {
             Some(token) => tokio::select! {
                 biased;
                 () = token.cancelled() => Err(AgentError::cancelled()),
                 result = work => result,
             },
             None => work.await,
+        };
+        self.outcome_event(&run, &result).await;
+        result
+    }
+
+    /// Reports how the run ended: `Response` or `Error`.
+    async fn outcome_event<T>(&self, run: &Arc<RunState>, result: &Result<T, AgentError>) {
+        let kind = match result {
+            Ok(_) => EventKind::Response,
+            Err(_) => EventKind::Error,
+        };
+        let model = self.chain_model(run.chain_position());
+        if let Some(mut event) = self.event(kind, run, &model) {
+            event.error = result.as_ref().err().cloned();
+            self.emit(&mut event).await;
+        }
+    }
+
+    /// Lets listeners see, and maybe refuse, the run before any limit is checked.
+    async fn request_event(&self, run: &Arc<RunState>) -> Result<(), AgentError> {
+        let Some(mut event) = self.event(EventKind::Request, run, self.fallback.primary()) else {
+            return Ok(());
+        };
+        self.emit(&mut event).await;
+        match event.steer.take_rejection() {
+            Some(rejection) => Err(rejection),
+            None => Ok(()),
         }
     }
 
@@ -411,6 +438,7 @@ impl Pipeline {
         Fut: Future<Output = Result<T, E>>,
         E: Into<AgentError>,
     {
+        self.request_event(run).await?;
         let admissions = self.admit(request, run, start).await?;
         if let Some(budget) = &self.budget {
             budget.deposit_at(start);
