@@ -401,6 +401,9 @@ impl Pipeline {
 
     /// Reports how the run ended: `Response` or `Error`.
     async fn outcome_event<T>(&self, run: &Arc<RunState>, result: &Result<T, AgentError>) {
+        if self.sinks.is_empty() {
+            return; // skip even looking up the model
+        }
         let kind = match result {
             Ok(_) => EventKind::Response,
             Err(_) => EventKind::Error,
