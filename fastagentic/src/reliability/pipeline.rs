@@ -395,15 +395,14 @@ impl Pipeline {
             },
             None => work.await,
         };
-        self.outcome_event(&run, &result).await;
+        if !self.sinks.is_empty() {
+            self.outcome_event(&run, &result).await;
+        }
         result
     }
 
     /// Reports how the run ended: `Response` or `Error`.
     async fn outcome_event<T>(&self, run: &Arc<RunState>, result: &Result<T, AgentError>) {
-        if self.sinks.is_empty() {
-            return; // skip even looking up the model
-        }
         let kind = match result {
             Ok(_) => EventKind::Response,
             Err(_) => EventKind::Error,
@@ -441,7 +440,9 @@ impl Pipeline {
         Fut: Future<Output = Result<T, E>>,
         E: Into<AgentError>,
     {
-        self.request_event(run).await?;
+        if !self.sinks.is_empty() {
+            self.request_event(run).await?;
+        }
         let admissions = self.admit(request, run, start).await?;
         if let Some(budget) = &self.budget {
             budget.deposit_at(start);
