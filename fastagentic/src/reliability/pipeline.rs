@@ -396,7 +396,8 @@ impl Pipeline {
             None => work.await,
         };
         if !self.sinks.is_empty() {
-            self.outcome_event(&run, &result).await;
+            // Boxed so the common no-listener path does not carry this state in its future.
+            Box::pin(self.outcome_event(&run, &result)).await;
         }
         result
     }
@@ -441,7 +442,7 @@ impl Pipeline {
         E: Into<AgentError>,
     {
         if !self.sinks.is_empty() {
-            self.request_event(run).await?;
+            Box::pin(self.request_event(run)).await?;
         }
         let admissions = self.admit(request, run, start).await?;
         if let Some(budget) = &self.budget {
