@@ -86,6 +86,26 @@ fn total_timeout(seconds: u64) -> TimeoutPolicy {
         .unwrap()
 }
 
+/// `attempts` attempts, `seconds` apart, no jitter.
+fn fixed_delay(attempts: u32, seconds: u64) -> RetryPolicy {
+    retry(attempts)
+        .backoff(Backoff::Fixed)
+        .jitter(false)
+        .initial_delay(Duration::from_secs(seconds))
+        .max_delay(Duration::from_secs(seconds))
+        .build()
+        .unwrap()
+}
+
+/// `rpm` requests per minute; a request over the limit waits for its slot.
+fn delaying_rpm(rpm: u32) -> RateLimitPolicy {
+    RateLimitPolicy::builder()
+        .requests_per_minute(rpm)
+        .on_limit(OnLimit::Delay)
+        .build()
+        .unwrap()
+}
+
 fn classes(list: &[ErrorClass]) -> ClassSet {
     ClassSet::of(list)
 }
@@ -370,15 +390,7 @@ async fn the_total_timeout_cuts_a_retry_sleep_short() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
         .timeout(total_timeout(5))
-        .retry(
-            retry(3)
-                .backoff(Backoff::Fixed)
-                .jitter(false)
-                .initial_delay(Duration::from_secs(10))
-                .max_delay(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        )
+        .retry(fixed_delay(3, 10))
         .event_sink(recorder.sink())
         .build()
         .unwrap();
@@ -467,15 +479,7 @@ fn checkpoint_needs_a_durable_endpoint() {
 #[tokio::test(start_paused = true)]
 async fn cancellation_stops_a_sleep_at_once() {
     let pipeline = Pipeline::builder()
-        .retry(
-            retry(3)
-                .backoff(Backoff::Fixed)
-                .jitter(false)
-                .initial_delay(Duration::from_secs(20))
-                .max_delay(Duration::from_secs(20))
-                .build()
-                .unwrap(),
-        )
+        .retry(fixed_delay(3, 20))
         .build()
         .unwrap();
     let token = CancellationToken::new();
@@ -681,13 +685,7 @@ async fn the_retry_budget_stops_a_retry_storm() {
 #[tokio::test(start_paused = true)]
 async fn cancellation_also_stops_a_wait_for_a_rate_limit_slot() {
     let pipeline = Pipeline::builder()
-        .rate_limit(
-            RateLimitPolicy::builder()
-                .requests_per_minute(1)
-                .on_limit(OnLimit::Delay)
-                .build()
-                .unwrap(),
-        )
+        .rate_limit(delaying_rpm(1))
         .build()
         .unwrap();
     let (_, body) = scripted(vec![]);
@@ -717,22 +715,12 @@ async fn cancellation_also_stops_a_wait_for_a_rate_limit_slot() {
 #[tokio::test(start_paused = true)]
 async fn two_delaying_limiters_wait_once_for_the_same_minute() {
     let global = Arc::new(fastagentic::reliability::RateLimiter::new(
-        &RateLimitPolicy::builder()
-            .requests_per_minute(1)
-            .on_limit(OnLimit::Delay)
-            .build()
-            .unwrap(),
+        &delaying_rpm(1),
         fastagentic::reliability::LimitScope::Global,
     ));
     let pipeline = Pipeline::builder()
         .global_rate_limiter(global)
-        .rate_limit(
-            RateLimitPolicy::builder()
-                .requests_per_minute(1)
-                .on_limit(OnLimit::Delay)
-                .build()
-                .unwrap(),
-        )
+        .rate_limit(delaying_rpm(1))
         .timeout(total_timeout(90))
         .build()
         .unwrap();

@@ -154,7 +154,9 @@ impl AgentError {
             Ok(agent) => agent.0,
             Err(other) => {
                 let class = classify_chain(&*other).unwrap_or(ErrorClass::Other);
-                AgentError::new(class, other.to_string()).with_source(BoxedError(other))
+                let mut err = AgentError::new(class, other.to_string());
+                err.inner.source = Some(Arc::from(other));
+                err
             }
         }
     }
@@ -351,27 +353,6 @@ pub(crate) fn find_agent_error<'a>(error: &'a (dyn StdError + 'static)) -> Optio
         current = err.source();
     }
     None
-}
-
-/// A boxed error made into a sized one, so it can be wrapped.
-struct BoxedError(Box<dyn StdError + Send + Sync + 'static>);
-
-impl fmt::Debug for BoxedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for BoxedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for BoxedError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
-    }
 }
 
 impl fmt::Debug for StdAgentError {

@@ -503,11 +503,10 @@ impl Pipeline {
         &'a self,
         request: &'a RequestInfo,
         run: &Arc<RunState>,
-        now: Instant,
+        mut now: Instant,
     ) -> Result<[Option<Admission<'a>>; 2], AgentError> {
         let mut admissions = [None, None];
         let limiters = [self.global_limiter.as_deref(), self.limiter.as_ref()];
-        let mut now = now;
         for (slot, limiter) in admissions.iter_mut().zip(limiters) {
             let Some(limiter) = limiter else { continue };
             let admitted = match limiter.reserve(
