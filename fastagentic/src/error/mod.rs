@@ -1,8 +1,10 @@
 //! The error model: one error type, [`AgentError`], tagged with an [`ErrorClass`].
 //!
 //! Errors are classified from data — HTTP status, the provider's error type and code,
-//! headers, and the `source()` chain — never from the words of a message. The pipeline
-//! decides everything (retry, breaker, fallback) on the class alone.
+//! headers, and the `source()` chain — and from the words of a message only where the
+//! provider offers nothing else (Anthropic's and Gemini's context-overflow messages,
+//! OpenAI's "Request too large" 429, which shares its code with ordinary rate limits). The
+//! pipeline decides everything (retry, breaker, fallback) on the class alone.
 
 mod chain;
 mod class;
@@ -104,12 +106,17 @@ pub enum ErrorDetail {
 pub struct PartialOutput {
     /// The text delivered so far.
     pub text: String,
+    /// The usage the provider had reported when the stream failed, if any.
+    pub usage: Option<crate::llm::Usage>,
 }
 
 impl PartialOutput {
     /// Partial output holding `text`.
     pub fn new(text: impl Into<String>) -> Self {
-        PartialOutput { text: text.into() }
+        PartialOutput {
+            text: text.into(),
+            usage: None,
+        }
     }
 }
 
@@ -167,8 +174,29 @@ impl AgentError {
     /// including Gemini's one-element list); the class comes from the error type or code
     /// in it, then from the status. Retry hints come from `retry-after-ms`, `Retry-After`,
     /// `x-should-retry` and Gemini's `RetryInfo`. Unparseable parts are ignored.
+    ///
+    /// A context overflow comes back as [`ErrorClass::ContextOverflow`] with
+    /// [`ErrorDetail::ContextOverflow`] holding the token counts the message gave.
     pub fn from_http(status: u16, headers: &::http::HeaderMap, body: &[u8]) -> Self {
         http::classify_response(status, headers, body, SystemTime::now())
+    }
+
+    /// Classifies an error that arrived inside a stream, after the response had started
+    /// with HTTP 200.
+    ///
+    /// `payload` is the JSON the provider sent for the error: the data of an OpenAI
+    /// `data: {"error": {…}}` event, of an Anthropic `event: error`, or Gemini's raw
+    /// `{"error": {…}}` object (a one-element list is unwrapped). Use it in a custom
+    /// provider's stream decoder when it meets such an event.
+    ///
+    /// The class comes from the envelope's code, type or Google status, then from Gemini's
+    /// numeric `code` read as an HTTP status, else it is
+    /// [`ErrorClass::StreamInterrupted`]; a payload that is not JSON is
+    /// `StreamInterrupted` too. The error has no [`status`](AgentError::status), since the
+    /// response's was 200; body hints such as Gemini's `RetryInfo` are kept. Attach what
+    /// the stream had delivered with [`with_partial`](AgentError::with_partial).
+    pub fn from_stream_error(payload: &[u8]) -> Self {
+        http::classify_stream_error(payload)
     }
 
     /// The error's class.
