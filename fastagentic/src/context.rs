@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::AgentError;
+use crate::llm::{Llm, Providers, default_providers};
 use crate::reliability::timeout::{self, OnTimeout, Stage, TimeoutPolicy};
 
 const UNKNOWN_TOKENS: u64 = u64::MAX;
@@ -22,6 +23,7 @@ pub(crate) struct RunState {
     pub(crate) timeouts: Arc<TimeoutPolicy>,
     pub(crate) user: Option<Arc<str>>,
     pub(crate) tenant: Option<Arc<str>>,
+    pub(crate) providers: Option<Arc<Providers>>,
     tokens_used: AtomicU64,
     max_tokens: AtomicU32,
     chain_position: AtomicU32,
@@ -34,6 +36,7 @@ impl RunState {
         timeouts: Arc<TimeoutPolicy>,
         user: Option<Arc<str>>,
         tenant: Option<Arc<str>>,
+        providers: Option<Arc<Providers>>,
     ) -> Self {
         static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
         RunState {
@@ -43,6 +46,7 @@ impl RunState {
             timeouts,
             user,
             tenant,
+            providers,
             tokens_used: AtomicU64::new(UNKNOWN_TOKENS),
             max_tokens: AtomicU32::new(0),
             chain_position: AtomicU32::new(0),
@@ -55,6 +59,18 @@ impl RunState {
             UNKNOWN_TOKENS => None,
             n => Some(n),
         }
+    }
+
+    /// Adds a call's tokens to the run's count.
+    pub(crate) fn add_tokens(&self, tokens: u64) {
+        let _ = self
+            .tokens_used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(match used {
+                    UNKNOWN_TOKENS => tokens.min(UNKNOWN_TOKENS - 1),
+                    n => n.saturating_add(tokens).min(UNKNOWN_TOKENS - 1),
+                })
+            });
     }
 
     /// Sets the `max_tokens` override; 0 clears it.
@@ -98,7 +114,7 @@ impl AgentContext {
     pub fn detached(model: impl Into<Arc<str>>) -> Self {
         let timeouts = Arc::new(TimeoutPolicy::default());
         let deadline = timeout::deadline_after(Instant::now(), timeouts.limit(Stage::Total));
-        let run = RunState::new("".into(), deadline, timeouts, None, None);
+        let run = RunState::new("".into(), deadline, timeouts, None, None, None);
         AgentContext::new(Arc::new(run), model.into(), 1)
     }
 
@@ -150,6 +166,32 @@ impl AgentContext {
     /// The run's timeout policy.
     pub fn timeouts(&self) -> &TimeoutPolicy {
         &self.run.timeouts
+    }
+
+    /// The LLM client for this attempt: it calls the model the pipeline chose, bounded
+    /// by the run's `llm_call` and `stream_idle` limits, and counts the tokens used.
+    ///
+    /// ```
+    /// use fastagentic::llm::Prompt;
+    /// use fastagentic::AgentContext;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), fastagentic::AgentError> {
+    /// let ctx = AgentContext::detached("mock/fast");
+    /// let reply = ctx.llm().complete(Prompt::user("hello")).await?;
+    /// assert_eq!(reply.provider.as_ref(), "mock");
+    /// # Ok(()) }
+    /// ```
+    pub fn llm(&self) -> Llm<'_> {
+        Llm::new(self)
+    }
+
+    /// The providers this run routes models to.
+    pub fn providers(&self) -> Arc<Providers> {
+        self.run.providers.clone().unwrap_or_else(default_providers)
+    }
+
+    pub(crate) fn add_tokens(&self, tokens: u64) {
+        self.run.add_tokens(tokens);
     }
 
     /// Reports tokens used so far by the run; token rate limits are reconciled with the

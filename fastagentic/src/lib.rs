@@ -29,6 +29,7 @@
 
 pub mod context;
 pub mod error;
+pub mod llm;
 pub mod reliability;
 
 pub use crate::context::AgentContext;

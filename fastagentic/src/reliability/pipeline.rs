@@ -27,6 +27,7 @@ use super::retry_budget::RetryBudget;
 use super::timeout::{OnTimeout, Stage, TimeoutPolicy, deadline_after, timeout_error};
 use crate::context::{AgentContext, RunState};
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
+use crate::llm::Providers;
 
 /// Who is calling and with what, for one run.
 #[derive(Clone, Debug, Default)]
@@ -94,6 +95,7 @@ pub struct PipelineBuilder {
     retry: Option<RetryPolicy>,
     fallback: Option<FallbackChain>,
     sinks: Vec<Arc<dyn EventSink>>,
+    providers: Option<Arc<Providers>>,
     durable: bool,
 }
 
@@ -179,6 +181,14 @@ impl PipelineBuilder {
         self
     }
 
+    /// The providers `ctx.llm()` routes models to (default:
+    /// [`default_providers`](crate::llm::default_providers), read from the environment).
+    #[must_use]
+    pub fn providers(mut self, providers: Arc<Providers>) -> Self {
+        self.providers = Some(providers);
+        self
+    }
+
     /// Marks the endpoint durable. Durable runs do not exist yet, so this is refused at
     /// build time with a clear error.
     #[must_use]
@@ -229,6 +239,7 @@ impl PipelineBuilder {
             budget,
             fallback,
             sinks: self.sinks,
+            providers: self.providers,
         })
     }
 }
@@ -303,6 +314,7 @@ pub struct Pipeline {
     budget: Option<RetryBudget>,
     fallback: FallbackChain,
     sinks: Vec<Arc<dyn EventSink>>,
+    providers: Option<Arc<Providers>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -385,6 +397,7 @@ impl Pipeline {
             self.timeout.clone(),
             request.user.clone(),
             request.tenant.clone(),
+            self.providers.clone(),
         ));
         let work = self.run_admitted(&request, &run, &mut op, start);
         let result = match &request.cancel {

@@ -1,0 +1,499 @@
+//! Anthropic's Messages API.
+
+use std::sync::Arc;
+
+use reqwest::header::HeaderValue;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::completion::{Completion, FinishReason, ToolCall, Usage};
+use super::prompt::Prompt;
+use super::provider::{BoxFuture, Provider};
+use super::sse::SseEvent;
+use super::stream::{CompletionStream, StreamEvent};
+use super::transport::{self, ApiKey, StreamDecoder};
+use crate::error::AgentError;
+
+/// Where Anthropic's API lives.
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+/// The API version every request names.
+pub const API_VERSION: &str = "2023-06-01";
+
+/// The output cap sent when the prompt sets none: Anthropic requires one.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// A client for Anthropic's Messages API.
+///
+/// ```
+/// use fastagentic::llm::Anthropic;
+///
+/// let anthropic = Anthropic::new("sk-ant-test");
+/// assert!(!format!("{anthropic:?}").contains("sk-ant-test"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Anthropic {
+    name: Arc<str>,
+    base_url: String,
+    key: ApiKey,
+    client: reqwest::Client,
+}
+
+impl Anthropic {
+    /// Anthropic with `api_key`.
+    pub fn new(api_key: impl Into<String>) -> Self {
+        Anthropic {
+            name: "anthropic".into(),
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            key: ApiKey::new(api_key),
+            client: transport::shared_client(),
+        }
+    }
+
+    /// Anthropic configured from `ANTHROPIC_API_KEY` and, if set, `ANTHROPIC_BASE_URL`;
+    /// `None` when there is no key.
+    pub fn from_env() -> Option<Self> {
+        let anthropic = Anthropic::new(super::env_var("ANTHROPIC_API_KEY")?);
+        Some(match super::env_var("ANTHROPIC_BASE_URL") {
+            Some(url) => anthropic.base_url(url),
+            None => anthropic,
+        })
+    }
+
+    /// Sends requests to `base_url` instead (without the `/v1` path).
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    fn request(&self, body: &Value) -> Result<reqwest::RequestBuilder, AgentError> {
+        Ok(self
+            .client
+            .post(transport::join(&self.base_url, "v1/messages"))
+            .header("x-api-key", self.key.header("")?)
+            .header("anthropic-version", HeaderValue::from_static(API_VERSION))
+            .json(body))
+    }
+}
+
+fn body(model: &str, prompt: &Prompt, stream: bool) -> Value {
+    let messages: Vec<Value> = prompt
+        .turns()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    let mut body = json!({
+        "model": model,
+        "max_tokens": prompt.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "messages": messages,
+    });
+    if let Some(system) = prompt.system_text() {
+        body["system"] = json!(system);
+    }
+    if let Some(t) = prompt.temperature {
+        body["temperature"] = json!(t);
+    }
+    if !prompt.stop.is_empty() {
+        body["stop_sequences"] = json!(prompt.stop);
+    }
+    if !prompt.tools.is_empty() {
+        let tools: Vec<Value> = prompt
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+        body["tools"] = json!(tools);
+    }
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+impl Provider for Anthropic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn serves(&self, model: &str) -> bool {
+        serves_by_name(model)
+    }
+
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        prompt: &'a Prompt,
+    ) -> BoxFuture<'a, Result<Completion, AgentError>> {
+        Box::pin(async move {
+            let request = self.request(&body(model, prompt, false))?;
+            let response = transport::send(&self.name, request).await?;
+            let message: WireMessage = transport::json(&self.name, response).await?;
+            Ok(message.into_completion(self.name.clone()))
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        prompt: &'a Prompt,
+    ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
+        Box::pin(async move {
+            let request = self.request(&body(model, prompt, true))?;
+            let response = transport::send(&self.name, request).await?;
+            let decoder = EventDecoder::new(self.name.clone());
+            transport::event_stream(&self.name, model, response, decoder).await
+        })
+    }
+}
+
+/// Anthropic's models: `claude-*`.
+pub(crate) fn serves_by_name(model: &str) -> bool {
+    model.starts_with("claude-")
+}
+
+#[derive(Default, Deserialize)]
+struct WireMessage {
+    id: Option<String>,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    content: Vec<Block>,
+    stop_reason: Option<String>,
+    stop_details: Option<StopDetails>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    ToolUse {
+        #[serde(default)]
+        id: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct StopDetails {
+    explanation: Option<String>,
+}
+
+/// Every field optional: `message_delta` usage carries only what changed.
+#[derive(Clone, Copy, Default, Deserialize)]
+struct WireUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    output_tokens_details: Option<OutputDetails>,
+}
+
+#[derive(Clone, Copy, Default, Deserialize)]
+struct OutputDetails {
+    thinking_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Overwrites the fields `newer` carries: Anthropic's counts are cumulative.
+    fn overwrite(&mut self, newer: &WireUsage) {
+        let fields = [
+            (&mut self.input_tokens, newer.input_tokens),
+            (&mut self.output_tokens, newer.output_tokens),
+            (
+                &mut self.cache_creation_input_tokens,
+                newer.cache_creation_input_tokens,
+            ),
+            (
+                &mut self.cache_read_input_tokens,
+                newer.cache_read_input_tokens,
+            ),
+        ];
+        for (old, new) in fields {
+            if new.is_some() {
+                *old = new;
+            }
+        }
+        if newer.output_tokens_details.is_some() {
+            self.output_tokens_details = newer.output_tokens_details;
+        }
+    }
+
+    /// Anthropic's `input_tokens` leaves out cache reads and writes; ours counts them.
+    fn normalize(&self) -> Usage {
+        let cache_write = self.cache_creation_input_tokens.unwrap_or(0);
+        let cache_read = self.cache_read_input_tokens.unwrap_or(0);
+        let input = self.input_tokens.unwrap_or(0) + cache_write + cache_read;
+        let output = self.output_tokens.unwrap_or(0);
+        Usage {
+            input,
+            output,
+            reasoning: self
+                .output_tokens_details
+                .and_then(|d| d.thinking_tokens)
+                .unwrap_or(0),
+            cache_read,
+            cache_write,
+            total: input + output,
+        }
+    }
+}
+
+fn finish_reason(raw: &str) -> FinishReason {
+    match raw {
+        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "max_tokens" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::Refusal,
+        "model_context_window_exceeded" => FinishReason::ContextWindow,
+        "pause_turn" => FinishReason::Paused,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+impl WireMessage {
+    fn into_completion(self, provider: Arc<str>) -> Completion {
+        let mut completion = Completion {
+            model: self.model,
+            provider,
+            id: self.id,
+            usage: self.usage.as_ref().map(WireUsage::normalize),
+            finish_reason: self.stop_reason.as_deref().map(finish_reason),
+            ..Completion::default()
+        };
+        for block in self.content {
+            match block {
+                Block::Text { text } => completion.text.push_str(&text),
+                Block::Thinking { thinking } => completion.reasoning.push_str(&thinking),
+                Block::ToolUse { id, name, input } => completion.tool_calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments: input.to_string(),
+                }),
+                Block::Other => {}
+            }
+        }
+        if completion.finish_reason == Some(FinishReason::Refusal) {
+            completion.refusal = Some(
+                self.stop_details
+                    .and_then(|d| d.explanation)
+                    .unwrap_or_default(),
+            );
+        }
+        completion
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireEvent {
+    MessageStart {
+        message: WireMessage,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: Block,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: Delta,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDelta,
+        usage: Option<WireUsage>,
+    },
+    MessageStop,
+    #[serde(other)]
+    Ignored,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Delta {
+    #[serde(rename = "text_delta")]
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    #[serde(rename = "thinking_delta")]
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    #[serde(rename = "input_json_delta")]
+    InputJson {
+        #[serde(default)]
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Default, Deserialize)]
+struct MessageDelta {
+    stop_reason: Option<String>,
+    stop_details: Option<StopDetails>,
+}
+
+/// Decodes the Messages event sequence: `message_start`, content blocks,
+/// `message_delta`, `message_stop`, with `ping` anywhere and `error` ending it.
+struct EventDecoder {
+    provider: Arc<str>,
+    usage: WireUsage,
+    stopped: bool,
+}
+
+impl EventDecoder {
+    fn new(provider: Arc<str>) -> Self {
+        EventDecoder {
+            provider,
+            usage: WireUsage::default(),
+            stopped: false,
+        }
+    }
+
+    fn usage(&mut self, newer: &WireUsage, out: &mut Vec<StreamEvent>) {
+        self.usage.overwrite(newer);
+        out.push(StreamEvent::Usage(self.usage.normalize()));
+    }
+}
+
+fn block_start(index: u32, block: Block, out: &mut Vec<StreamEvent>) {
+    match block {
+        Block::Text { text } if !text.is_empty() => out.push(StreamEvent::Text(text)),
+        Block::Thinking { thinking } if !thinking.is_empty() => {
+            out.push(StreamEvent::Reasoning(thinking));
+        }
+        // The input arrives in `input_json_delta` pieces; the `{}` here is a placeholder.
+        Block::ToolUse { id, name, .. } => out.push(StreamEvent::ToolCall {
+            index,
+            id: Some(id),
+            name: Some(name),
+            arguments: String::new(),
+        }),
+        _ => {}
+    }
+}
+
+fn block_delta(index: u32, delta: Delta, out: &mut Vec<StreamEvent>) {
+    match delta {
+        Delta::Text { text } if !text.is_empty() => out.push(StreamEvent::Text(text)),
+        Delta::Thinking { thinking } if !thinking.is_empty() => {
+            out.push(StreamEvent::Reasoning(thinking));
+        }
+        Delta::InputJson { partial_json } if !partial_json.is_empty() => {
+            out.push(StreamEvent::ToolCall {
+                index,
+                id: None,
+                name: None,
+                arguments: partial_json,
+            });
+        }
+        _ => {}
+    }
+}
+
+impl StreamDecoder for EventDecoder {
+    fn event(&mut self, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), AgentError> {
+        match event.event.as_str() {
+            "ping" => return Ok(()),
+            "error" => return Err(AgentError::from_stream_error(event.data.as_bytes())),
+            _ => {}
+        }
+        match transport::parse_data::<WireEvent>(&self.provider, &event)? {
+            WireEvent::MessageStart { message } => {
+                out.push(StreamEvent::Started {
+                    id: message.id,
+                    model: Some(message.model),
+                });
+                if let Some(usage) = &message.usage {
+                    self.usage(usage, out);
+                }
+            }
+            WireEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => block_start(index, content_block, out),
+            WireEvent::ContentBlockDelta { index, delta } => block_delta(index, delta, out),
+            WireEvent::MessageDelta { delta, usage } => {
+                if let Some(usage) = &usage {
+                    self.usage(usage, out);
+                }
+                if let Some(reason) = delta.stop_reason.as_deref().map(finish_reason) {
+                    let explanation = delta.stop_details.and_then(|d| d.explanation);
+                    if let Some(text) = explanation.filter(|_| reason == FinishReason::Refusal) {
+                        out.push(StreamEvent::Refusal(text));
+                    }
+                    out.push(StreamEvent::Finish(reason));
+                }
+            }
+            WireEvent::MessageStop => self.stopped = true,
+            WireEvent::Ignored => {}
+        }
+        Ok(())
+    }
+
+    fn finished(&self) -> bool {
+        self.stopped
+    }
+
+    fn end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), AgentError> {
+        Err(transport::ended_early(&self.provider, "message_stop"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::prompt::Role;
+
+    #[test]
+    fn system_moves_out_of_the_conversation_and_max_tokens_is_always_sent() {
+        let prompt = Prompt::user("hi")
+            .system("be brief")
+            .message(Role::Assistant, "ok");
+        let body = body("claude-sonnet-4-5", &prompt, true);
+        assert_eq!(body["system"], "be brief");
+        assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(body["messages"].as_array().unwrap().len(), 2);
+        assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn usage_adds_cache_reads_and_writes_to_input() {
+        let wire: WireUsage = serde_json::from_str(
+            r#"{"input_tokens":1,"cache_creation_input_tokens":10,"cache_read_input_tokens":100,"output_tokens":5}"#,
+        )
+        .unwrap();
+        let usage = wire.normalize();
+        assert_eq!(
+            (
+                usage.input,
+                usage.cache_read,
+                usage.cache_write,
+                usage.total
+            ),
+            (111, 100, 10, 116)
+        );
+    }
+
+    #[test]
+    fn message_delta_usage_overwrites_never_adds() {
+        let mut usage: WireUsage =
+            serde_json::from_str(r#"{"input_tokens":11,"output_tokens":1}"#).unwrap();
+        usage.overwrite(&serde_json::from_str(r#"{"output_tokens":6}"#).unwrap());
+        assert_eq!(usage.normalize(), Usage::new(11, 6));
+    }
+}

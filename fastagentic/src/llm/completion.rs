@@ -1,0 +1,179 @@
+//! What a model answered: text, reasoning, tool calls, why it stopped and what it used.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Tokens one call used, in one meaning for every provider.
+///
+/// Providers count differently (OpenAI and Gemini count cached tokens inside the input,
+/// Anthropic apart; Gemini counts thoughts apart from the output); the providers
+/// normalize so that:
+/// - `input` is every prompt token, cached ones included;
+/// - `output` is every generated token, reasoning included;
+/// - `reasoning`, `cache_read` and `cache_write` are parts of those, 0 when the provider
+///   did not break them out;
+/// - `total` is what the provider reported as the total, or `input + output`.
+///
+/// A call whose usage never arrived (a stream cut before its usage chunk, an OpenAI
+/// stream without `include_usage`) has no `Usage` at all: `Option<Usage>` is `None`,
+/// never a zero that would read as free.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens, cached ones included.
+    pub input: u64,
+    /// Generated tokens, reasoning included.
+    pub output: u64,
+    /// The part of `output` spent reasoning.
+    pub reasoning: u64,
+    /// The part of `input` read from the provider's prompt cache.
+    pub cache_read: u64,
+    /// The part of `input` written to the provider's prompt cache.
+    pub cache_write: u64,
+    /// All tokens of the call.
+    pub total: u64,
+}
+
+impl Usage {
+    /// Usage with `input` and `output`, and `total` their sum.
+    pub fn new(input: u64, output: u64) -> Self {
+        Usage {
+            input,
+            output,
+            total: input.saturating_add(output),
+            ..Usage::default()
+        }
+    }
+}
+
+/// The sum of two calls' usage (saturating).
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    fn add(self, other: Usage) -> Usage {
+        Usage {
+            input: self.input.saturating_add(other.input),
+            output: self.output.saturating_add(other.output),
+            reasoning: self.reasoning.saturating_add(other.reasoning),
+            cache_read: self.cache_read.saturating_add(other.cache_read),
+            cache_write: self.cache_write.saturating_add(other.cache_write),
+            total: self.total.saturating_add(other.total),
+        }
+    }
+}
+
+/// Why the model stopped, normalized across providers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// A natural end or a stop sequence.
+    Stop,
+    /// The `max_tokens` limit cut the answer.
+    Length,
+    /// The model asked for tool calls.
+    ToolCalls,
+    /// A safety filter stopped or blocked the answer.
+    ContentFilter,
+    /// The model declined to answer.
+    Refusal,
+    /// The context window filled up mid-answer.
+    ContextWindow,
+    /// The provider paused a long turn (Anthropic `pause_turn`); send it back to go on.
+    Paused,
+    /// Anything else, as the provider spelled it.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The normalized name (`"stop"`, `"length"`, ...), or the provider's raw value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Refusal => "refusal",
+            FinishReason::ContextWindow => "context_window",
+            FinishReason::Paused => "paused",
+            FinishReason::Other(raw) => raw,
+        }
+    }
+}
+
+impl fmt::Display for FinishReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tool call the model made.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The provider's id for the call (Gemini gives none; one is made up from the index).
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments as the JSON text the model wrote. It may be cut short when the
+    /// answer hit `max_tokens`; [`ToolCall::parse_arguments`] tells.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// The arguments parsed as JSON (an empty text is an empty object).
+    pub fn parse_arguments(&self) -> Result<serde_json::Value, serde_json::Error> {
+        if self.arguments.trim().is_empty() {
+            return Ok(serde_json::Value::Object(serde_json::Map::new()));
+        }
+        serde_json::from_str(&self.arguments)
+    }
+}
+
+/// A model's whole answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Completion {
+    /// The answer text (for several choices, the first one's).
+    pub text: String,
+    /// Reasoning or thought-summary text the provider returned, apart from the answer.
+    pub reasoning: String,
+    /// The model's refusal message, when it refused.
+    pub refusal: Option<String>,
+    /// Tool calls, in the order of their index.
+    pub tool_calls: Vec<ToolCall>,
+    /// Why it stopped; `None` only when the provider did not say.
+    pub finish_reason: Option<FinishReason>,
+    /// Tokens used; `None` when the provider never reported them.
+    pub usage: Option<Usage>,
+    /// The model that answered, as the provider named it (often a dated snapshot).
+    pub model: String,
+    /// The provider that answered (`"openai"`, `"anthropic"`, `"gemini"`, `"mock"`, or a
+    /// gateway's name).
+    pub provider: Arc<str>,
+    /// The provider's id for the response, if any.
+    pub id: Option<String>,
+}
+
+impl Completion {
+    /// An answer of `text` that stopped naturally, as `provider`/`model`.
+    pub fn new(
+        provider: impl Into<Arc<str>>,
+        model: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Completion {
+            text: text.into(),
+            finish_reason: Some(FinishReason::Stop),
+            model: model.into(),
+            provider: provider.into(),
+            ..Completion::default()
+        }
+    }
+
+    /// Sets the usage.
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+}

@@ -1,0 +1,38 @@
+//! LLM providers: one interface over OpenAI, Anthropic, Gemini, OpenAI-compatible
+//! gateways and a scripted mock.
+//!
+//! Inside an endpoint, [`AgentContext::llm`](crate::AgentContext::llm) calls the model
+//! the pipeline chose. Outside one, route a model yourself with [`Providers`] or call a
+//! [`Provider`] directly.
+
+pub mod anthropic;
+pub mod compat;
+mod completion;
+#[cfg(feature = "fake-server")]
+pub mod fake_server;
+pub mod gemini;
+mod handle;
+pub mod mock;
+pub mod openai;
+mod prompt;
+mod provider;
+mod providers;
+pub mod sse;
+mod stream;
+mod transport;
+
+pub use self::anthropic::Anthropic;
+pub use self::completion::{Completion, FinishReason, ToolCall, Usage};
+pub use self::gemini::Gemini;
+pub use self::handle::{Llm, LlmStream};
+pub use self::mock::{MockProvider, MockReply};
+pub use self::openai::OpenAi;
+pub use self::prompt::{Message, Prompt, Role, ToolSpec};
+pub use self::provider::{BoxFuture, Provider};
+pub use self::providers::{Providers, default_providers};
+pub use self::stream::{CompletionStream, StreamEvent};
+
+/// A set, non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

@@ -1,0 +1,264 @@
+//! The HTTP side every provider shares: one connection pool, error classification of
+//! non-2xx answers, and turning an event-stream body into [`StreamEvent`]s.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde::de::DeserializeOwned;
+
+use super::sse::{SseDecoder, SseEvent};
+use super::stream::{CompletionStream, StreamEvent};
+use crate::error::{AgentError, ErrorClass};
+
+/// An API key. Its `Debug` and `Display` print a mask, so it cannot leak through logs or
+/// error messages; it is only ever read to build a request header.
+#[derive(Clone)]
+pub(crate) struct ApiKey(Arc<str>);
+
+impl ApiKey {
+    pub(crate) fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into().into())
+    }
+
+    /// The key as a header value marked sensitive (hyper then keeps it out of its own
+    /// debug output and HPACK tables).
+    pub(crate) fn header(&self, prefix: &str) -> Result<HeaderValue, AgentError> {
+        let mut value = HeaderValue::try_from(format!("{prefix}{}", self.0)).map_err(|_| {
+            AgentError::new(
+                ErrorClass::AuthError,
+                "the API key holds characters an HTTP header cannot carry",
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(****)")
+    }
+}
+
+/// The process-wide HTTP client: one pool, reused by every provider.
+pub(crate) fn shared_client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                // The pipeline bounds each call; this only stops a dead host from
+                // holding a connection attempt for minutes when used outside it.
+                .connect_timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// Sends `request`; a non-2xx answer becomes an error classified from its status,
+/// headers and body.
+pub(crate) async fn send(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, AgentError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| AgentError::from(e).with_provider(provider.to_owned()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers().clone();
+    // A body that cannot be read still leaves the status to classify by.
+    let body = response.bytes().await.unwrap_or_default();
+    Err(AgentError::from_http(status.as_u16(), &headers, &body).with_provider(provider.to_owned()))
+}
+
+/// Reads a whole JSON body.
+pub(crate) async fn json<T: DeserializeOwned>(
+    provider: &str,
+    response: reqwest::Response,
+) -> Result<T, AgentError> {
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| cut(provider, e, "the response body was cut"))?;
+    serde_json::from_slice(&body).map_err(|e| malformed(provider, &e))
+}
+
+/// An answer that does not have the shape the provider documents.
+pub(crate) fn malformed(provider: &str, err: &serde_json::Error) -> AgentError {
+    AgentError::new(
+        ErrorClass::ServerError,
+        format!("{provider} sent a response that does not parse: {err}"),
+    )
+    .with_provider(provider.to_owned())
+}
+
+fn cut(provider: &str, err: reqwest::Error, what: &str) -> AgentError {
+    let class = if err.is_timeout() {
+        ErrorClass::Timeout
+    } else {
+        ErrorClass::StreamInterrupted
+    };
+    AgentError::new(class, format!("{what}: {err}"))
+        .with_provider(provider.to_owned())
+        .with_source(err)
+}
+
+/// Turns one provider's SSE events into [`StreamEvent`]s.
+pub(crate) trait StreamDecoder: Send + 'static {
+    /// One event; pushes what it carries to `out`, or returns the error it reports.
+    fn event(&mut self, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), AgentError>;
+
+    /// Lines that are not SSE at all (Gemini sends its error object without `data:`).
+    fn stray(&mut self, text: &str) -> Result<(), AgentError> {
+        let _ = text;
+        Ok(())
+    }
+
+    /// Whether the provider's terminal event has arrived (stop reading).
+    fn finished(&self) -> bool;
+
+    /// The body ended. An error when the provider's terminal event never came.
+    fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), AgentError>;
+}
+
+/// A 200 answer to a streaming request, as a [`CompletionStream`].
+pub(crate) async fn event_stream<D: StreamDecoder>(
+    provider: &Arc<str>,
+    model: &str,
+    response: reqwest::Response,
+    decoder: D,
+) -> Result<CompletionStream, AgentError> {
+    if !is_event_stream(&response) {
+        // Some gateways answer a streaming request with one JSON body; an error in it
+        // is still an error.
+        let body = response.bytes().await.unwrap_or_default();
+        return Err(AgentError::from_stream_error(&body).with_provider(provider.clone()));
+    }
+    let driver = Driver {
+        provider: provider.clone(),
+        body: Box::pin(response.bytes_stream()),
+        sse: SseDecoder::new(),
+        decoder,
+        queue: VecDeque::new(),
+        scratch: Vec::new(),
+        ended: false,
+    };
+    let events = futures_util::stream::unfold(driver, |mut driver| async move {
+        let item = driver.next().await?;
+        Some((item, driver))
+    });
+    Ok(CompletionStream::new(provider.clone(), model, events))
+}
+
+fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| !v.starts_with("application/json"))
+}
+
+type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+struct Driver<D> {
+    provider: Arc<str>,
+    body: Body,
+    sse: SseDecoder,
+    decoder: D,
+    queue: VecDeque<StreamEvent>,
+    scratch: Vec<StreamEvent>,
+    ended: bool,
+}
+
+impl<D: StreamDecoder> Driver<D> {
+    async fn next(&mut self) -> Option<Result<StreamEvent, AgentError>> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.ended {
+                return None;
+            }
+            if let Err(err) = self.step().await {
+                self.ended = true;
+                return Some(Err(err));
+            }
+        }
+    }
+
+    /// Decodes what is buffered, or reads more of the body.
+    async fn step(&mut self) -> Result<(), AgentError> {
+        while let Some(event) = self.sse.next_event() {
+            self.take_stray()?;
+            self.decoder.event(event, &mut self.scratch)?;
+            self.queue.extend(self.scratch.drain(..));
+            if self.decoder.finished() {
+                self.ended = true;
+                return Ok(());
+            }
+            if !self.queue.is_empty() {
+                return Ok(());
+            }
+        }
+        self.take_stray()?;
+        match self.body.next().await {
+            Some(Ok(chunk)) => {
+                self.sse.push(&chunk);
+                Ok(())
+            }
+            Some(Err(err)) => Err(cut(&self.provider, err, "the stream was cut")),
+            None => {
+                self.ended = true;
+                let _ = self.sse.finish();
+                self.take_stray()?;
+                self.decoder.end(&mut self.scratch)?;
+                self.queue.extend(self.scratch.drain(..));
+                Ok(())
+            }
+        }
+    }
+
+    fn take_stray(&mut self) -> Result<(), AgentError> {
+        match self.sse.take_stray() {
+            Some(text) => self.decoder.stray(&text),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The error for a stream that ended before the provider's terminal event.
+pub(crate) fn ended_early(provider: &str, terminal: &str) -> AgentError {
+    AgentError::new(
+        ErrorClass::StreamInterrupted,
+        format!("the {provider} stream ended before its `{terminal}` event"),
+    )
+    .with_provider(provider.to_owned())
+}
+
+/// Parses one event's JSON data.
+pub(crate) fn parse_data<T: DeserializeOwned>(
+    provider: &str,
+    event: &SseEvent,
+) -> Result<T, AgentError> {
+    serde_json::from_str(&event.data).map_err(|e| malformed(provider, &e))
+}
+
+/// Joins a base URL and a path without doubling or dropping the slash.
+pub(crate) fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
