@@ -75,6 +75,9 @@ fn classify_hyper(err: &hyper::Error) -> Option<ErrorClass> {
         Some(ErrorClass::Timeout)
     } else if err.is_incomplete_message() || err.is_closed() || err.is_canceled() {
         Some(ErrorClass::ConnectionError)
+    } else if err.is_parse() || err.is_parse_status() {
+        // The peer answered, but not in HTTP: a broken server or proxy, worth a retry.
+        Some(ErrorClass::ServerError)
     } else {
         None
     }

@@ -55,8 +55,18 @@ pub(super) fn classify_response(
             .filter(|code| is_error_status(*code))
             .unwrap_or(status)
     };
-    let classified = classify_envelope(&envelope)
-        .unwrap_or_else(|| by_class(class_from_status(fallback_status)));
+    let by_status = class_from_status(fallback_status);
+    let classified = match classify_envelope(&envelope) {
+        // `server_error` / `api_error` are catch-all types; a 503, 529 or 504 says more.
+        Some(c)
+            if c.class == ErrorClass::ServerError
+                && matches!(by_status, ErrorClass::Overloaded | ErrorClass::Timeout) =>
+        {
+            by_class(by_status)
+        }
+        Some(c) => c,
+        None => by_class(by_status),
+    };
     let mut hints = RetryHints::from_headers(headers, now);
     hints.retry_after_body = envelope.retry_delay;
     let message = envelope

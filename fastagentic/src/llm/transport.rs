@@ -68,18 +68,23 @@ pub(crate) async fn send(
     provider: &str,
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, AgentError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| AgentError::from(e).with_provider(provider.to_owned()))?;
+    let response = request.send().await.map_err(|e| {
+        let err = AgentError::from(e).with_provider(provider.to_owned());
+        tracing::debug!(provider, class = %err.class(), "request failed before an answer");
+        err
+    })?;
     let status = response.status();
+    tracing::debug!(provider, url = %response.url(), status = status.as_u16(), "answered");
     if status.is_success() {
         return Ok(response);
     }
     let headers = response.headers().clone();
     // A body that cannot be read still leaves the status to classify by.
     let body = response.bytes().await.unwrap_or_default();
-    Err(AgentError::from_http(status.as_u16(), &headers, &body).with_provider(provider.to_owned()))
+    let err =
+        AgentError::from_http(status.as_u16(), &headers, &body).with_provider(provider.to_owned());
+    tracing::debug!(provider, class = %err.class(), message = err.message(), "error answer");
+    Err(err)
 }
 
 /// Reads a whole JSON body.
