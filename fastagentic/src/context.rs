@@ -10,20 +10,56 @@ use tokio::time::Instant;
 
 use crate::error::AgentError;
 use crate::llm::{Llm, Providers, default_providers};
+use crate::reliability::events::{EventKind, PipelineEvent, Sinks};
 use crate::reliability::timeout::{self, OnTimeout, Stage, TimeoutPolicy};
 
 const UNKNOWN_TOKENS: u64 = u64::MAX;
+
+/// What every run of one pipeline shares: set once when the pipeline is built.
+pub(crate) struct RunShared {
+    pub(crate) endpoint: Arc<str>,
+    pub(crate) timeouts: Arc<TimeoutPolicy>,
+    pub(crate) providers: Option<Arc<Providers>>,
+    pub(crate) sinks: Sinks,
+    pub(crate) max_attempts: u32,
+}
+
+impl std::fmt::Debug for RunShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunShared")
+            .field("endpoint", &self.endpoint)
+            .field("listeners", &self.sinks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunShared {
+    /// Runs outside any pipeline: default timeouts, no listeners.
+    pub(crate) fn detached() -> Arc<RunShared> {
+        static DETACHED: std::sync::OnceLock<Arc<RunShared>> = std::sync::OnceLock::new();
+        DETACHED
+            .get_or_init(|| {
+                Arc::new(RunShared {
+                    endpoint: "".into(),
+                    timeouts: Arc::new(TimeoutPolicy::default()),
+                    providers: None,
+                    sinks: Arc::from(Vec::new()),
+                    max_attempts: 1,
+                })
+            })
+            .clone()
+    }
+}
 
 /// What one run shares across its attempts and fallbacks.
 #[derive(Debug)]
 pub(crate) struct RunState {
     pub(crate) run_id: u64,
+    pub(crate) shared: Arc<RunShared>,
     pub(crate) endpoint: Arc<str>,
     pub(crate) deadline: Instant,
-    pub(crate) timeouts: Arc<TimeoutPolicy>,
     pub(crate) user: Option<Arc<str>>,
     pub(crate) tenant: Option<Arc<str>>,
-    pub(crate) providers: Option<Arc<Providers>>,
     tokens_used: AtomicU64,
     max_tokens: AtomicU32,
     chain_position: AtomicU32,
@@ -31,25 +67,42 @@ pub(crate) struct RunState {
 
 impl RunState {
     pub(crate) fn new(
-        endpoint: Arc<str>,
+        shared: Arc<RunShared>,
         deadline: Instant,
-        timeouts: Arc<TimeoutPolicy>,
         user: Option<Arc<str>>,
         tenant: Option<Arc<str>>,
-        providers: Option<Arc<Providers>>,
     ) -> Self {
         static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
         RunState {
             run_id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
-            endpoint,
+            endpoint: shared.endpoint.clone(),
+            shared,
             deadline,
-            timeouts,
             user,
             tenant,
-            providers,
             tokens_used: AtomicU64::new(UNKNOWN_TOKENS),
             max_tokens: AtomicU32::new(0),
             chain_position: AtomicU32::new(0),
+        }
+    }
+
+    /// The run's timeouts.
+    pub(crate) fn timeouts(&self) -> &TimeoutPolicy {
+        &self.shared.timeouts
+    }
+
+    /// An event about this run on `model`, or `None` when nobody listens.
+    pub(crate) fn event(&self, kind: EventKind, model: &Arc<str>) -> Option<PipelineEvent> {
+        if self.shared.sinks.is_empty() {
+            return None;
+        }
+        Some(PipelineEvent::new(kind, self, model.clone()))
+    }
+
+    /// Hands `event` to every listener, in order.
+    pub(crate) async fn emit(&self, event: &mut PipelineEvent) {
+        for sink in self.shared.sinks.iter() {
+            sink.on_event(event).await;
         }
     }
 
@@ -112,9 +165,9 @@ impl AgentContext {
     /// A context outside any pipeline, for tests and for calling a body by hand: default
     /// timeouts, the deadline two minutes from now, no identity.
     pub fn detached(model: impl Into<Arc<str>>) -> Self {
-        let timeouts = Arc::new(TimeoutPolicy::default());
-        let deadline = timeout::deadline_after(Instant::now(), timeouts.limit(Stage::Total));
-        let run = RunState::new("".into(), deadline, timeouts, None, None, None);
+        let shared = RunShared::detached();
+        let deadline = timeout::deadline_after(Instant::now(), shared.timeouts.limit(Stage::Total));
+        let run = RunState::new(shared, deadline, None, None);
         AgentContext::new(Arc::new(run), model.into(), 1)
     }
 
@@ -165,7 +218,7 @@ impl AgentContext {
 
     /// The run's timeout policy.
     pub fn timeouts(&self) -> &TimeoutPolicy {
-        &self.run.timeouts
+        self.run.timeouts()
     }
 
     /// The LLM client for this attempt: it calls the model the pipeline chose, bounded
@@ -187,11 +240,19 @@ impl AgentContext {
 
     /// The providers this run routes models to.
     pub fn providers(&self) -> Arc<Providers> {
-        self.run.providers.clone().unwrap_or_else(default_providers)
+        self.run
+            .shared
+            .providers
+            .clone()
+            .unwrap_or_else(default_providers)
     }
 
     pub(crate) fn add_tokens(&self, tokens: u64) {
         self.run.add_tokens(tokens);
+    }
+
+    pub(crate) fn run(&self) -> &Arc<RunState> {
+        &self.run
     }
 
     /// Reports tokens used so far by the run; token rate limits are reconciled with the
@@ -216,7 +277,7 @@ impl AgentContext {
     where
         F: Future<Output = Result<T, AgentError>>,
     {
-        let timeouts = &self.run.timeouts;
+        let timeouts = self.run.timeouts();
         // With `on_timeout = warn` the run may outlive its deadline, so stages are held
         // to their own limits only.
         let deadline = match timeouts.on_timeout() {

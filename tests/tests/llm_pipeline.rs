@@ -229,3 +229,66 @@ async fn an_unconfigured_provider_names_the_variable_to_set() {
     );
     assert_eq!(mock.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn llm_calls_report_their_start_and_end_with_usage() {
+    use fastagentic::llm::Usage;
+    use fastagentic::reliability::{EventKind, PipelineEvent};
+    use std::sync::Mutex;
+
+    let mock = Arc::new(
+        MockProvider::new()
+            .push(MockReply::server_error())
+            .push(MockReply::text("ok").usage(Usage::new(10, 2))),
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let pipeline = Pipeline::builder()
+        .model("mock/m")
+        .retry(retry(2))
+        .providers(providers(&mock))
+        .event_sink(Arc::new(move |e: &mut PipelineEvent| {
+            log.lock().unwrap().push((
+                e.kind,
+                e.attempt,
+                e.provider.as_deref().map(str::to_owned),
+                e.usage,
+                e.error.as_ref().map(AgentError::class),
+            ));
+        }))
+        .build()
+        .unwrap();
+    pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| async move {
+            ctx.llm().complete("hi").await
+        })
+        .await
+        .unwrap();
+    let mock_name = Some("mock".to_owned());
+    let seen = seen.lock().unwrap().clone();
+    let llm: Vec<_> = seen
+        .into_iter()
+        .filter(|e| matches!(e.0, EventKind::LlmStart | EventKind::LlmEnd))
+        .collect();
+    assert_eq!(
+        llm,
+        vec![
+            (EventKind::LlmStart, 1, mock_name.clone(), None, None),
+            (
+                EventKind::LlmEnd,
+                1,
+                mock_name.clone(),
+                None,
+                Some(ErrorClass::ServerError)
+            ),
+            (EventKind::LlmStart, 2, mock_name.clone(), None, None),
+            (
+                EventKind::LlmEnd,
+                2,
+                mock_name,
+                Some(Usage::new(10, 2)),
+                None
+            ),
+        ]
+    );
+}

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use super::completion::Completion;
+use super::completion::{Completion, Usage};
 use super::prompt::Prompt;
 use super::provider::Provider;
 use super::stream::{CompletionStream, StreamEvent};
 use crate::context::AgentContext;
 use crate::error::AgentError;
-use crate::reliability::Stage;
+use crate::reliability::{EventKind, Stage};
 
 /// The LLM client of one attempt; see [`AgentContext::llm`].
 ///
@@ -28,16 +28,26 @@ impl<'a> Llm<'a> {
     pub async fn complete(&self, prompt: impl Into<Prompt>) -> Result<Completion, AgentError> {
         let prompt = self.sized(prompt.into());
         let (provider, model) = self.route()?;
+        llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
         let call = provider.complete(model, &prompt);
-        let completion = self
+        let result = self
             .ctx
             .within(Stage::LlmCall, call)
             .await
-            .map_err(|err| self.label(err, &provider))?;
-        if let Some(usage) = completion.usage {
+            .map_err(|err| self.label(err, &provider));
+        let usage = result.as_ref().ok().and_then(|c| c.usage);
+        if let Some(usage) = usage {
             self.ctx.add_tokens(usage.total);
         }
-        Ok(completion)
+        llm_event(
+            self.ctx,
+            EventKind::LlmEnd,
+            &provider,
+            usage,
+            result.as_ref().err(),
+        )
+        .await;
+        result
     }
 
     /// Asks the attempt's model for a streamed answer. The `llm_call` limit bounds the
@@ -46,17 +56,22 @@ impl<'a> Llm<'a> {
     pub async fn stream(&self, prompt: impl Into<Prompt>) -> Result<LlmStream, AgentError> {
         let prompt = self.sized(prompt.into());
         let (provider, model) = self.route()?;
+        llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
         let call = provider.stream(model, &prompt);
-        let inner = self
-            .ctx
-            .within(Stage::LlmCall, call)
-            .await
-            .map_err(|err| self.label(err, &provider))?;
-        Ok(LlmStream {
-            inner,
-            ctx: self.ctx.clone(),
-            counted: false,
-        })
+        let opened = self.ctx.within(Stage::LlmCall, call).await;
+        match opened {
+            Ok(inner) => Ok(LlmStream {
+                inner,
+                ctx: self.ctx.clone(),
+                provider,
+                ended: false,
+            }),
+            Err(err) => {
+                let err = self.label(err, &provider);
+                llm_event(self.ctx, EventKind::LlmEnd, &provider, None, Some(&err)).await;
+                Err(err)
+            }
+        }
     }
 
     fn route(&self) -> Result<(Arc<dyn Provider>, &'a str), AgentError> {
@@ -88,7 +103,8 @@ impl<'a> Llm<'a> {
 pub struct LlmStream {
     inner: CompletionStream,
     ctx: AgentContext,
-    counted: bool,
+    provider: Arc<dyn Provider>,
+    ended: bool,
 }
 
 impl LlmStream {
@@ -104,8 +120,10 @@ impl LlmStream {
             Ok(item) => item,
             Err(timeout) => Some(Err(self.inner.fail(timeout))),
         };
-        if item.is_none() || matches!(item, Some(Err(_))) {
-            self.count_tokens();
+        match &item {
+            None => self.end(None).await,
+            Some(Err(err)) => self.end(Some(err)).await,
+            Some(Ok(_)) => {}
         }
         item
     }
@@ -128,13 +146,34 @@ impl LlmStream {
         self.inner.into_completion()
     }
 
-    fn count_tokens(&mut self) {
-        if self.counted {
+    /// Counts the tokens and reports the call's end, once.
+    async fn end(&mut self, err: Option<&AgentError>) {
+        if std::mem::replace(&mut self.ended, true) {
             return;
         }
-        self.counted = true;
-        if let Some(usage) = self.inner.so_far().usage {
+        let usage = self.inner.so_far().usage;
+        if let Some(usage) = usage {
             self.ctx.add_tokens(usage.total);
         }
+        llm_event(&self.ctx, EventKind::LlmEnd, &self.provider, usage, err).await;
     }
+}
+
+/// Reports an LLM call starting or ending to the run's listeners, if it has any.
+async fn llm_event(
+    ctx: &AgentContext,
+    kind: EventKind,
+    provider: &Arc<dyn Provider>,
+    usage: Option<Usage>,
+    err: Option<&AgentError>,
+) {
+    let run = ctx.run();
+    let Some(mut event) = run.event(kind, ctx.model_arc()) else {
+        return;
+    };
+    event.attempt = ctx.attempt();
+    event.provider = Some(provider.name().into());
+    event.usage = usage;
+    event.error = err.cloned();
+    Box::pin(run.emit(&mut event)).await;
 }

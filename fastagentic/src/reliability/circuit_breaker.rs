@@ -3,7 +3,7 @@
 //! The whole state machine lives in one `AtomicU64` (state, generation, half-open probes
 //! in flight, probe successes), so every transition is a single compare-and-swap and the
 //! closed-state success path is one atomic load. Failures are counted in a fixed-size
-//! [`SlidingWindow`], O(1) memory per breaker.
+//! sliding window of ten buckets, O(1) memory per breaker.
 
 use std::fmt;
 use std::sync::Arc;

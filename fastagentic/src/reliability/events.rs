@@ -10,7 +10,9 @@ use std::time::Duration;
 use super::rate_limit::LimitType;
 use super::retry::StopReason;
 use super::timeout::Stage;
+use crate::context::RunState;
 use crate::error::AgentError;
+use crate::llm::Usage;
 
 /// What happened. The names are the hook event names of SPEC §3.7 (`on_retry`, …).
 ///
@@ -171,9 +173,42 @@ pub struct PipelineEvent {
     pub user: Option<Arc<str>>,
     /// The tenant, if known.
     pub tenant: Option<Arc<str>>,
+    /// For `LlmEnd`: the tokens the call used, when the provider reported them.
+    pub usage: Option<Usage>,
+    /// For `LlmStart` and `LlmEnd`: the provider called.
+    pub provider: Option<Arc<str>>,
     /// What the listeners want changed (read after `Retry` events).
     pub steer: Steering,
 }
+
+impl PipelineEvent {
+    /// A `kind` event of `run` on `model`, every optional field empty.
+    pub(crate) fn new(kind: EventKind, run: &RunState, model: Arc<str>) -> Self {
+        PipelineEvent {
+            kind,
+            run_id: run.run_id,
+            endpoint: run.endpoint.clone(),
+            model,
+            attempt: 0,
+            max_attempts: run.shared.max_attempts,
+            error: None,
+            next_delay: None,
+            fallback_to: None,
+            succeeded: None,
+            stop_reason: None,
+            stage: None,
+            limit_type: None,
+            user: run.user.clone(),
+            tenant: run.tenant.clone(),
+            usage: None,
+            provider: None,
+            steer: Steering::default(),
+        }
+    }
+}
+
+/// The listeners of one pipeline, shared by its runs.
+pub(crate) type Sinks = Arc<[Arc<dyn EventSink>]>;
 
 /// A listener's requests to change the run.
 #[derive(Clone, Debug, Default)]

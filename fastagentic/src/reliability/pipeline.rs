@@ -25,7 +25,7 @@ use super::rate_limit::{Admission, Identity, LimitScope, RateLimitPolicy, RateLi
 use super::retry::{RetryDecision, RetryPolicy, StopReason};
 use super::retry_budget::RetryBudget;
 use super::timeout::{OnTimeout, Stage, TimeoutPolicy, deadline_after, timeout_error};
-use crate::context::{AgentContext, RunState};
+use crate::context::{AgentContext, RunShared, RunState};
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
 use crate::llm::Providers;
 
@@ -229,17 +229,24 @@ impl PipelineBuilder {
             .rate_limit
             .map(|policy| RateLimiter::new(&policy, LimitScope::Endpoint))
             .filter(|limiter| !limiter.is_empty());
+        let timeout = Arc::new(self.timeout);
+        let shared = Arc::new(RunShared {
+            endpoint: endpoint.clone(),
+            timeouts: timeout.clone(),
+            providers: self.providers,
+            sinks: self.sinks.into(),
+            max_attempts: retry.max_attempts(),
+        });
         Ok(Pipeline {
             endpoint,
             global_limiter: self.global_limiter,
             limiter,
-            timeout: Arc::new(self.timeout),
+            timeout,
             breakers,
             retry,
             budget,
             fallback,
-            sinks: self.sinks,
-            providers: self.providers,
+            shared,
         })
     }
 }
@@ -313,8 +320,7 @@ pub struct Pipeline {
     retry: RetryPolicy,
     budget: Option<RetryBudget>,
     fallback: FallbackChain,
-    sinks: Vec<Arc<dyn EventSink>>,
-    providers: Option<Arc<Providers>>,
+    shared: Arc<RunShared>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -392,12 +398,10 @@ impl Pipeline {
         let total = self.timeout.limit(Stage::Total);
         let deadline = deadline_after(start, total);
         let run = Arc::new(RunState::new(
-            self.endpoint.clone(),
+            self.shared.clone(),
             deadline,
-            self.timeout.clone(),
             request.user.clone(),
             request.tenant.clone(),
-            self.providers.clone(),
         ));
         let work = self.run_admitted(&request, &run, &mut op, start);
         let result = match &request.cancel {
@@ -408,7 +412,7 @@ impl Pipeline {
             },
             None => work.await,
         };
-        if !self.sinks.is_empty() {
+        if !self.shared.sinks.is_empty() {
             // Boxed so the common no-listener path does not carry this state in its future.
             Box::pin(self.outcome_event(&run, &result)).await;
         }
@@ -454,7 +458,7 @@ impl Pipeline {
         Fut: Future<Output = Result<T, E>>,
         E: Into<AgentError>,
     {
-        if !self.sinks.is_empty() {
+        if !self.shared.sinks.is_empty() {
             Box::pin(self.request_event(run)).await?;
         }
         let admissions = self.admit(request, run, start).await?;
@@ -923,31 +927,11 @@ impl Pipeline {
 
     /// A fresh event, or `None` when nobody listens (so nothing is built).
     fn event(&self, kind: EventKind, run: &RunState, model: &Arc<str>) -> Option<PipelineEvent> {
-        if self.sinks.is_empty() {
-            return None;
-        }
-        Some(PipelineEvent {
-            kind,
-            run_id: run.run_id,
-            endpoint: self.endpoint.clone(),
-            model: model.clone(),
-            attempt: 0,
-            max_attempts: self.retry.max_attempts(),
-            error: None,
-            next_delay: None,
-            fallback_to: None,
-            succeeded: None,
-            stop_reason: None,
-            stage: None,
-            limit_type: None,
-            user: run.user.clone(),
-            tenant: run.tenant.clone(),
-            steer: Steering::default(),
-        })
+        run.event(kind, model)
     }
 
     async fn emit(&self, event: &mut PipelineEvent) {
-        for sink in &self.sinks {
+        for sink in self.shared.sinks.iter() {
             sink.on_event(event).await;
         }
     }
