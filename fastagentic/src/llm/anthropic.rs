@@ -285,11 +285,8 @@ impl WireMessage {
             }
         }
         if completion.finish_reason == Some(FinishReason::Refusal) {
-            completion.refusal = Some(
-                self.stop_details
-                    .and_then(|d| d.explanation)
-                    .unwrap_or_default(),
-            );
+            // The finish reason says it refused; a message exists only if one was sent.
+            completion.refusal = self.stop_details.and_then(|d| d.explanation);
         }
         completion
     }
