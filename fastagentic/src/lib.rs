@@ -78,4 +78,10 @@ pub mod guide {
 
     #[doc = include_str!("../../book/src/design-notes.md")]
     pub struct DesignNotes;
+
+    #[doc = include_str!("../../book/src/providers.md")]
+    pub struct Providers;
+
+    #[doc = include_str!("../../book/src/streaming.md")]
+    pub struct Streaming;
 }

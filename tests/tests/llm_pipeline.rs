@@ -292,3 +292,26 @@ async fn llm_calls_report_their_start_and_end_with_usage() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_collected_stream_hands_nothing_out_so_a_cut_is_retried() {
+    let mock = Arc::new(
+        MockProvider::new()
+            .push(MockReply::text("one two three").cut_after(2))
+            .push(MockReply::text("whole")),
+    );
+    let pipeline = Pipeline::builder()
+        .model("mock/cuts")
+        .retry(retry(2))
+        .providers(providers(&mock))
+        .build()
+        .unwrap();
+    let done = pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| async move {
+            ctx.llm().stream("count").await?.collect().await
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.text, "whole");
+    assert_eq!(mock.calls(), 2);
+}

@@ -352,3 +352,40 @@ async fn slow_chunks_within_the_idle_limit_are_fine() {
         .unwrap();
     assert_eq!(done.text, "Hello from the fake provider.");
 }
+
+#[tokio::test]
+async fn a_server_that_does_not_stream_says_so() {
+    let server = FakeServer::start().await.unwrap();
+    server.push(Reply::json(
+        200,
+        r#"{"id":"x","choices":[{"message":{"content":"whole"}}]}"#,
+    ));
+    let err = openai(&server)
+        .stream("gpt-4o", &Prompt::user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::InvalidInput);
+    assert!(
+        err.message().contains("does not stream"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn a_whole_answer_cut_short_is_a_retryable_connection_error() {
+    let server = FakeServer::start().await.unwrap();
+    server.push(
+        Reply::json(
+            200,
+            r#"{"id":"x","choices":[{"message":{"content":"whole answer"}}]}"#,
+        )
+        .cut_after(10),
+    );
+    let err = openai(&server)
+        .complete("gpt-4o", &Prompt::user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::ConnectionError, "{err:?}");
+    assert!(err.partial().is_none());
+}

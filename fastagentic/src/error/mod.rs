@@ -355,6 +355,14 @@ impl AgentError {
         self.with_source(StdAgentError(cause))
     }
 
+    /// Replaces the message when `rewrite` returns a new one.
+    pub(crate) fn rewrite_message(mut self, rewrite: impl FnOnce(&str) -> Option<String>) -> Self {
+        if let Some(message) = rewrite(&self.inner.message) {
+            self.inner.message = message.into();
+        }
+        self
+    }
+
     /// A `cancelled` error.
     pub fn cancelled() -> Self {
         AgentError::new(ErrorClass::Cancelled, "the run was cancelled")

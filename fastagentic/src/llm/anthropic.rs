@@ -312,6 +312,8 @@ enum WireEvent {
         usage: Option<WireUsage>,
     },
     MessageStop,
+    /// An error sent without its `event: error` line.
+    Error,
     #[serde(other)]
     Ignored,
 }
@@ -437,6 +439,7 @@ impl StreamDecoder for EventDecoder {
                 }
             }
             WireEvent::MessageStop => self.stopped = true,
+            WireEvent::Error => return Err(AgentError::from_stream_error(event.data.as_bytes())),
             WireEvent::Ignored => {}
         }
         Ok(())
@@ -484,6 +487,19 @@ mod tests {
             ),
             (111, 100, 10, 116)
         );
+    }
+
+    #[test]
+    fn an_error_without_its_event_line_is_still_an_error() {
+        let mut decoder = EventDecoder::new("anthropic".into());
+        let event = SseEvent {
+            event: "message".into(),
+            data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+                .into(),
+            ..SseEvent::default()
+        };
+        let err = decoder.event(event, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.class(), crate::error::ErrorClass::Overloaded);
     }
 
     #[test]

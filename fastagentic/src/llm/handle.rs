@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::completion::{Completion, Usage};
 use super::prompt::Prompt;
 use super::provider::Provider;
@@ -29,13 +31,16 @@ impl<'a> Llm<'a> {
         let prompt = self.sized(prompt.into());
         let (provider, model) = self.route()?;
         llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
+        let span = call_span(provider.name(), model, false);
         let call = provider.complete(model, &prompt);
         let result = self
             .ctx
             .within(Stage::LlmCall, call)
+            .instrument(span.clone())
             .await
             .map_err(|err| self.label(err, &provider));
         let usage = result.as_ref().ok().and_then(|c| c.usage);
+        record_call(&span, usage, result.as_ref().err());
         if let Some(usage) = usage {
             self.ctx.add_tokens(usage.total);
         }
@@ -57,17 +62,24 @@ impl<'a> Llm<'a> {
         let prompt = self.sized(prompt.into());
         let (provider, model) = self.route()?;
         llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
+        let span = call_span(provider.name(), model, true);
         let call = provider.stream(model, &prompt);
-        let opened = self.ctx.within(Stage::LlmCall, call).await;
+        let opened = self
+            .ctx
+            .within(Stage::LlmCall, call)
+            .instrument(span.clone())
+            .await;
         match opened {
             Ok(inner) => Ok(LlmStream {
                 inner,
                 ctx: self.ctx.clone(),
                 provider,
+                span,
                 ended: false,
             }),
             Err(err) => {
                 let err = self.label(err, &provider);
+                record_call(&span, None, Some(&err));
                 llm_event(self.ctx, EventKind::LlmEnd, &provider, None, Some(&err)).await;
                 Err(err)
             }
@@ -91,10 +103,8 @@ impl<'a> Llm<'a> {
             Some(_) => err,
             None => err.with_provider(provider.name().to_owned()),
         };
-        match err.model() {
-            Some(_) => err,
-            None => err.with_model(self.ctx.model_arc().clone()),
-        }
+        // Errors name the model as the pipeline does (`openai/gpt-4o`), whoever made them.
+        err.with_model(self.ctx.model_arc().clone())
     }
 }
 
@@ -104,6 +114,7 @@ pub struct LlmStream {
     inner: CompletionStream,
     ctx: AgentContext,
     provider: Arc<dyn Provider>,
+    span: tracing::Span,
     ended: bool,
 }
 
@@ -111,14 +122,32 @@ impl LlmStream {
     /// The next event, or `None` at the end; waiting longer than `stream_idle` for it
     /// is a `timeout` error that carries the output so far.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, AgentError>> {
+        self.pull(true).await
+    }
+
+    /// Reads the rest of the answer and returns it whole. Nothing is handed out on the
+    /// way, so a failure here carries no partial output and the pipeline may retry it.
+    pub async fn collect(mut self) -> Result<Completion, AgentError> {
+        while let Some(item) = self.pull(false).await {
+            item?;
+        }
+        Ok(self.inner.into_completion())
+    }
+
+    async fn pull(&mut self, hand_out: bool) -> Option<Result<StreamEvent, AgentError>> {
         let inner = &mut self.inner;
         let item = self
             .ctx
-            .within(Stage::StreamIdle, async { Ok(inner.next().await) })
+            .within(Stage::StreamIdle, async { Ok(inner.pull(hand_out).await) })
+            .instrument(self.span.clone())
             .await;
         let item = match item {
+            Ok(Some(Err(err))) => Some(Err(err.with_model(self.ctx.model_arc().clone()))),
             Ok(item) => item,
-            Err(timeout) => Some(Err(self.inner.fail(timeout))),
+            Err(timeout) => Some(Err(self
+                .inner
+                .fail(timeout)
+                .with_model(self.ctx.model_arc().clone()))),
         };
         match &item {
             None => self.end(None).await,
@@ -126,14 +155,6 @@ impl LlmStream {
             Some(Ok(_)) => {}
         }
         item
-    }
-
-    /// Reads the rest of the answer and returns it whole.
-    pub async fn collect(mut self) -> Result<Completion, AgentError> {
-        while let Some(item) = self.next().await {
-            item?;
-        }
-        Ok(self.inner.into_completion())
     }
 
     /// The answer so far.
@@ -155,7 +176,31 @@ impl LlmStream {
         if let Some(usage) = usage {
             self.ctx.add_tokens(usage.total);
         }
+        record_call(&self.span, usage, err);
         llm_event(&self.ctx, EventKind::LlmEnd, &self.provider, usage, err).await;
+    }
+}
+
+/// The span of one LLM call. Only names and counts: never prompts, answers or keys.
+fn call_span(provider: &str, model: &str, stream: bool) -> tracing::Span {
+    tracing::info_span!(
+        "fastagentic.llm_call",
+        provider,
+        model,
+        stream,
+        input_tokens = tracing::field::Empty,
+        output_tokens = tracing::field::Empty,
+        error_class = tracing::field::Empty,
+    )
+}
+
+fn record_call(span: &tracing::Span, usage: Option<Usage>, err: Option<&AgentError>) {
+    if let Some(usage) = usage {
+        span.record("input_tokens", usage.input);
+        span.record("output_tokens", usage.output);
+    }
+    if let Some(err) = err {
+        span.record("error_class", err.class().as_str());
     }
 }
 

@@ -100,9 +100,14 @@ impl Prompt {
         }
     }
 
-    /// Adds a system instruction before the conversation.
+    /// Adds a system instruction before the conversation (after earlier ones).
     pub fn system(mut self, text: impl Into<String>) -> Self {
-        self.messages.insert(0, Message::new(Role::System, text));
+        let at = self
+            .messages
+            .iter()
+            .take_while(|m| m.role == Role::System)
+            .count();
+        self.messages.insert(at, Message::new(Role::System, text));
         self
     }
 

@@ -1,6 +1,5 @@
 //! A streamed answer: events as they arrive, folded into a [`Completion`] on the way.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -75,7 +74,8 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, AgentError>> + 
 pub struct CompletionStream {
     events: EventStream,
     so_far: Completion,
-    tool_calls: BTreeMap<u32, ToolCall>,
+    /// The index of each entry of `so_far.tool_calls`, kept sorted.
+    tool_indexes: Vec<u32>,
     delivered: bool,
     ended: bool,
 }
@@ -102,7 +102,7 @@ impl CompletionStream {
                 model: model.into(),
                 ..Completion::default()
             },
-            tool_calls: BTreeMap::new(),
+            tool_indexes: Vec::new(),
             delivered: false,
             ended: false,
         }
@@ -117,11 +117,7 @@ impl CompletionStream {
 
     /// The next event; `None` once the answer is complete or after an error.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, AgentError>> {
-        if self.ended {
-            return None;
-        }
-        let item = self.events.next().await;
-        self.absorb(item)
+        self.pull(true).await
     }
 
     /// Waits for the whole answer.
@@ -129,13 +125,19 @@ impl CompletionStream {
     /// Nothing was handed out, so an error here carries no partial output and the
     /// pipeline may retry it.
     pub async fn collect(mut self) -> Result<Completion, AgentError> {
-        while let Some(item) = self.events.next().await {
-            match item {
-                Ok(event) => self.apply(event),
-                Err(err) => return Err(self.label(err)),
-            }
+        while let Some(item) = self.pull(false).await {
+            item?;
         }
         Ok(self.into_completion())
+    }
+
+    /// The next event, counted as handed out (`hand_out`) or only folded in.
+    pub(crate) async fn pull(&mut self, hand_out: bool) -> Option<Result<StreamEvent, AgentError>> {
+        if self.ended {
+            return None;
+        }
+        let item = self.events.next().await;
+        self.absorb(item, hand_out)
     }
 
     /// The answer so far.
@@ -143,9 +145,8 @@ impl CompletionStream {
         &self.so_far
     }
 
-    /// The answer so far, tool calls included.
-    pub fn into_completion(mut self) -> Completion {
-        self.so_far.tool_calls = std::mem::take(&mut self.tool_calls).into_values().collect();
+    /// The answer so far.
+    pub fn into_completion(self) -> Completion {
         self.so_far
     }
 
@@ -183,6 +184,7 @@ impl CompletionStream {
     fn absorb(
         &mut self,
         item: Option<Result<StreamEvent, AgentError>>,
+        hand_out: bool,
     ) -> Option<Result<StreamEvent, AgentError>> {
         match item {
             None => {
@@ -191,7 +193,7 @@ impl CompletionStream {
             }
             Some(Err(err)) => Some(Err(self.fail(err))),
             Some(Ok(event)) => {
-                self.delivered |= event.is_output();
+                self.delivered |= hand_out && event.is_output();
                 self.apply(event.clone());
                 Some(Ok(event))
             }
@@ -216,7 +218,7 @@ impl CompletionStream {
                 name,
                 arguments,
             } => {
-                let call = self.tool_calls.entry(index).or_default();
+                let call = self.tool_call(index);
                 if let Some(id) = id {
                     call.id = id;
                 }
@@ -265,6 +267,21 @@ pub(crate) fn completion_events(completion: &Completion) -> Vec<StreamEvent> {
     events
 }
 
+impl CompletionStream {
+    /// The tool call with `index`, created in index order on its first fragment.
+    fn tool_call(&mut self, index: u32) -> &mut ToolCall {
+        let at = match self.tool_indexes.binary_search(&index) {
+            Ok(at) => at,
+            Err(at) => {
+                self.tool_indexes.insert(at, index);
+                self.so_far.tool_calls.insert(at, ToolCall::default());
+                at
+            }
+        };
+        &mut self.so_far.tool_calls[at]
+    }
+}
+
 impl Stream for CompletionStream {
     type Item = Result<StreamEvent, AgentError>;
 
@@ -274,7 +291,7 @@ impl Stream for CompletionStream {
         }
         match self.events.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(item) => Poll::Ready(self.absorb(item)),
+            Poll::Ready(item) => Poll::Ready(self.absorb(item, true)),
         }
     }
 }

@@ -81,10 +81,22 @@ pub(crate) async fn send(
     let headers = response.headers().clone();
     // A body that cannot be read still leaves the status to classify by.
     let body = response.bytes().await.unwrap_or_default();
-    let err =
-        AgentError::from_http(status.as_u16(), &headers, &body).with_provider(provider.to_owned());
+    let err = AgentError::from_http(status.as_u16(), &headers, &body)
+        .with_provider(provider.to_owned())
+        .rewrite_message(redact_keys);
     tracing::debug!(provider, class = %err.class(), message = err.message(), "error answer");
     Err(err)
+}
+
+/// Masks anything that looks like an API key in a provider's message: OpenAI's 401
+/// quotes the start and end of the key it was sent.
+fn redact_keys(message: &str) -> Option<String> {
+    static KEY: std::sync::LazyLock<Option<regex_lite::Regex>> = std::sync::LazyLock::new(|| {
+        regex_lite::Regex::new(r"\b(?:sk-|AIza)[A-Za-z0-9_*\-]{3,}").ok()
+    });
+    let key = KEY.as_ref()?;
+    key.is_match(message)
+        .then(|| key.replace_all(message, "[redacted key]").into_owned())
 }
 
 /// Reads a whole JSON body.
@@ -92,10 +104,14 @@ pub(crate) async fn json<T: DeserializeOwned>(
     provider: &str,
     response: reqwest::Response,
 ) -> Result<T, AgentError> {
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| cut(provider, e, "the response body was cut"))?;
+    let body = response.bytes().await.map_err(|e| {
+        cut(
+            provider,
+            e,
+            ErrorClass::ConnectionError,
+            "the response body was cut",
+        )
+    })?;
     serde_json::from_slice(&body).map_err(|e| malformed(provider, &e))
 }
 
@@ -108,11 +124,12 @@ pub(crate) fn malformed(provider: &str, err: &serde_json::Error) -> AgentError {
     .with_provider(provider.to_owned())
 }
 
-fn cut(provider: &str, err: reqwest::Error, what: &str) -> AgentError {
+/// A body that broke off: `class` unless the transport says it timed out.
+fn cut(provider: &str, err: reqwest::Error, class: ErrorClass, what: &str) -> AgentError {
     let class = if err.is_timeout() {
         ErrorClass::Timeout
     } else {
-        ErrorClass::StreamInterrupted
+        class
     };
     AgentError::new(class, format!("{what}: {err}"))
         .with_provider(provider.to_owned())
@@ -145,10 +162,8 @@ pub(crate) async fn event_stream<D: StreamDecoder>(
     decoder: D,
 ) -> Result<CompletionStream, AgentError> {
     if !is_event_stream(&response) {
-        // Some gateways answer a streaming request with one JSON body; an error in it
-        // is still an error.
         let body = response.bytes().await.unwrap_or_default();
-        return Err(AgentError::from_stream_error(&body).with_provider(provider.clone()));
+        return Err(not_a_stream(provider, &body));
     }
     let driver = Driver {
         provider: provider.clone(),
@@ -164,6 +179,24 @@ pub(crate) async fn event_stream<D: StreamDecoder>(
         Some((item, driver))
     });
     Ok(CompletionStream::new(provider.clone(), model, events))
+}
+
+/// A JSON answer to a streaming request: an error in it is still that error; anything
+/// else means the server does not stream.
+fn not_a_stream(provider: &Arc<str>, body: &[u8]) -> AgentError {
+    let has_error =
+        serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("error").is_some());
+    let err = if has_error {
+        AgentError::from_stream_error(body)
+    } else {
+        AgentError::new(
+            ErrorClass::InvalidInput,
+            format!(
+                "{provider} answered a streaming request with one JSON body instead of an event stream; this server does not stream, so call `complete` instead"
+            ),
+        )
+    };
+    err.with_provider(provider.clone())
 }
 
 fn is_event_stream(response: &reqwest::Response) -> bool {
@@ -222,7 +255,12 @@ impl<D: StreamDecoder> Driver<D> {
                 self.sse.push(&chunk);
                 Ok(())
             }
-            Some(Err(err)) => Err(cut(&self.provider, err, "the stream was cut")),
+            Some(Err(err)) => Err(cut(
+                &self.provider,
+                err,
+                ErrorClass::StreamInterrupted,
+                "the stream was cut",
+            )),
             None => {
                 self.ended = true;
                 let _ = self.sse.finish();
@@ -266,4 +304,29 @@ pub(crate) fn join(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_fragments_in_provider_messages_are_masked() {
+        let openai = "Incorrect API key provided: sk-proj-abc*********************wxyz. You can find your API key at https://platform.openai.com/account/api-keys.";
+        let masked = redact_keys(openai).unwrap();
+        assert!(
+            !masked.contains("wxyz") && !masked.contains("sk-proj"),
+            "{masked}"
+        );
+        assert!(masked.starts_with("Incorrect API key provided: [redacted key]."));
+        assert_eq!(
+            redact_keys("API key not valid. Please pass a valid API key."),
+            None
+        );
+        assert!(
+            !redact_keys("bad key AIzaSyD-abc_123")
+                .unwrap()
+                .contains("AIza")
+        );
+    }
 }

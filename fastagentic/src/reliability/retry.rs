@@ -462,7 +462,9 @@ impl RetryPolicy {
         match error.should_retry() {
             Some(false) => return RetryDecision::Stop(StopReason::ServerSaidNo),
             Some(true) => {}
-            None if !s.retry_on.contains(class) => {
+            // A stream that broke before handing anything out is retried like any
+            // call (SPEC §3.5); one that had (caught above) never is.
+            None if !s.retry_on.contains(class) && class != ErrorClass::StreamInterrupted => {
                 return RetryDecision::Stop(StopReason::NotRetryable);
             }
             None => {}
