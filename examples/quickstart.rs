@@ -1,16 +1,17 @@
 //! The quickstart: a flaky "model" behind the full pipeline.
 //!
 //! The HTTP server arrives with the serving work; until then this example drives the
-//! pipeline in-process. The primary model fails twice with a 503, then the pipeline
-//! retries it; a second request meets a rate limit from the provider and falls back to a
-//! smaller model. Every event the pipeline emits is printed as it happens.
+//! pipeline in-process, calling a scripted mock model through `ctx.llm()`. The primary
+//! model fails twice with a 503, then the pipeline retries it; a second request meets a
+//! rate limit from the provider and falls back to a smaller model. Every event the
+//! pipeline emits is printed as it happens.
 //!
 //! Run it with `cargo run --example quickstart`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use fastagentic::llm::{MockProvider, MockReply, Providers};
 use fastagentic::prelude::*;
 use fastagentic::reliability::PipelineEvent;
 
@@ -39,7 +40,7 @@ fn print_event(event: &mut PipelineEvent) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let pipeline = Pipeline::builder()
+    let builder = Pipeline::builder()
         .endpoint("/analyze")
         .rate_limit(RateLimitPolicy::builder().requests_per_minute(50).build()?)
         .timeout(
@@ -62,41 +63,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )
                 .build()?,
         )
-        .event_sink(Arc::new(print_event))
-        .build()?;
+        .event_sink(Arc::new(print_event));
 
-    let calls = AtomicU32::new(0);
-    let flaky_model = |ctx: AgentContext| {
-        let call = calls.fetch_add(1, Ordering::SeqCst);
-        async move {
-            let failure = match (call, ctx.model()) {
-                (0 | 1, _) => Some(AgentError::new(
-                    ErrorClass::Overloaded,
-                    "HTTP 503: overloaded",
-                )),
-                (3, "mock/large") => Some(
-                    AgentError::new(ErrorClass::RateLimit, "HTTP 429: slow down")
-                        .with_retry_after(Duration::from_secs(90)),
-                ),
-                _ => None,
-            };
-            match failure {
-                Some(err) => Err(err),
-                None => Ok(format!(
-                    "answer from {} (attempt {})",
-                    ctx.model(),
-                    ctx.attempt()
-                )),
-            }
-        }
+    // A scripted model: two 503s, an answer, then a 429 asking for 90 s, then an answer.
+    let mock = Arc::new(
+        MockProvider::new()
+            .push_n(MockReply::overloaded(), 2)
+            .push(MockReply::text("Paris is the capital of France."))
+            .push(MockReply::rate_limited(Duration::from_secs(90)))
+            .push(MockReply::text("Paris.")),
+    );
+    let pipeline = builder
+        .providers(Arc::new(Providers::new().with_shared(mock)))
+        .build()?;
+    let ask = |ctx: AgentContext| async move {
+        ctx.llm()
+            .complete(Prompt::user("What is the capital of France?"))
+            .await
     };
 
     for request in 1..=2 {
         println!("request {request}:");
         let answer = pipeline
-            .run(RequestInfo::new().user("demo-user"), &flaky_model)
+            .run(RequestInfo::new().user("demo-user"), ask)
             .await?;
-        println!("  => {answer}");
+        println!(
+            "  => {} (from {}/{})",
+            answer.text, answer.provider, answer.model
+        );
     }
     println!("(a Retry-After of 90 s is above the 60 s cap, so request 2 fell back at once)");
     Ok(())
