@@ -2,8 +2,8 @@
 //! much time is left, and who is asking.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -57,17 +57,21 @@ pub(crate) struct RunState {
     pub(crate) run_id: u64,
     pub(crate) shared: Arc<RunShared>,
     pub(crate) endpoint: Arc<str>,
+    pub(crate) started: Instant,
     pub(crate) deadline: Instant,
     pub(crate) user: Option<Arc<str>>,
     pub(crate) tenant: Option<Arc<str>>,
     tokens_used: AtomicU64,
     max_tokens: AtomicU32,
     chain_position: AtomicU32,
+    /// What hooks keep about the run between its events (see `HookContext::metadata`).
+    pub(crate) metadata: Mutex<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl RunState {
     pub(crate) fn new(
         shared: Arc<RunShared>,
+        started: Instant,
         deadline: Instant,
         user: Option<Arc<str>>,
         tenant: Option<Arc<str>>,
@@ -77,12 +81,14 @@ impl RunState {
             run_id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
             endpoint: shared.endpoint.clone(),
             shared,
+            started,
             deadline,
             user,
             tenant,
             tokens_used: AtomicU64::new(UNKNOWN_TOKENS),
             max_tokens: AtomicU32::new(0),
             chain_position: AtomicU32::new(0),
+            metadata: Mutex::new(serde_json::Map::new()),
         }
     }
 
@@ -92,7 +98,11 @@ impl RunState {
     }
 
     /// An event about this run on `model`, or `None` when nobody listens.
-    pub(crate) fn event(&self, kind: EventKind, model: &Arc<str>) -> Option<PipelineEvent> {
+    pub(crate) fn event(
+        self: &Arc<Self>,
+        kind: EventKind,
+        model: &Arc<str>,
+    ) -> Option<PipelineEvent> {
         if self.shared.sinks.is_empty() {
             return None;
         }
@@ -166,8 +176,9 @@ impl AgentContext {
     /// timeouts, the deadline two minutes from now, no identity.
     pub fn detached(model: impl Into<Arc<str>>) -> Self {
         let shared = RunShared::detached();
-        let deadline = timeout::deadline_after(Instant::now(), shared.timeouts.limit(Stage::Total));
-        let run = RunState::new(shared, deadline, None, None);
+        let now = Instant::now();
+        let deadline = timeout::deadline_after(now, shared.timeouts.limit(Stage::Total));
+        let run = RunState::new(shared, now, deadline, None, None);
         AgentContext::new(Arc::new(run), model.into(), 1)
     }
 

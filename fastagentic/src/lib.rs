@@ -28,21 +28,34 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod context;
+pub mod endpoint;
 pub mod error;
+pub mod hooks;
 pub mod llm;
+pub mod metrics;
 pub mod reliability;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use crate::context::AgentContext;
+pub use crate::endpoint::{Endpoint, endpoints};
 pub use crate::error::{AgentError, ClassSet, ErrorClass};
+
+pub use fastagentic_macros::{agent_endpoint, hook};
 
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use crate::context::AgentContext;
     pub use crate::error::{AgentError, ClassSet, ErrorClass};
+    pub use crate::hooks::HookContext;
+    pub use crate::llm::{Completion, Prompt};
     pub use crate::reliability::{
         Backoff, CircuitBreakerPolicy, FallbackChain, OnLimit, OnTimeout, Pipeline,
         RateLimitPolicy, RequestInfo, RetryPolicy, StrategyFallback, TimeoutPolicy,
     };
+    pub use fastagentic_macros::{agent_endpoint, hook};
     pub use serde::{Deserialize, Serialize};
 }
 
@@ -84,4 +97,13 @@ pub mod guide {
 
     #[doc = include_str!("../../book/src/streaming.md")]
     pub struct Streaming;
+
+    #[doc = include_str!("../../book/src/hooks.md")]
+    pub struct Hooks;
+
+    #[doc = include_str!("../../book/src/metrics-tracing.md")]
+    pub struct MetricsTracing;
+
+    #[doc = include_str!("../../book/src/endpoints.md")]
+    pub struct Endpoints;
 }

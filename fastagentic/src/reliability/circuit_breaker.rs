@@ -331,6 +331,11 @@ pub struct CircuitBreaker {
     opened_at_wall_ms: AtomicU64,
     /// `a`: calls, `b`: failures.
     window: SlidingWindow,
+    /// Failures reported since creation (never reset), for metrics. Bumped on the
+    /// failure path only, so a healthy closed breaker pays nothing for it.
+    failures_total: AtomicU64,
+    /// Times the breaker opened since creation (never reset), for metrics.
+    opens_total: AtomicU64,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -362,6 +367,8 @@ impl CircuitBreaker {
             word: AtomicU64::new(Word::new(Word::CLOSED, 0, 0, 0).0),
             opened_at: AtomicU64::new(0),
             opened_at_wall_ms: AtomicU64::new(0),
+            failures_total: AtomicU64::new(0),
+            opens_total: AtomicU64::new(0),
         }
     }
 
@@ -539,7 +546,12 @@ impl CircuitBreaker {
         self.opened_at.store(now, Ordering::Release);
         self.opened_at_wall_ms
             .store(wall_clock_ms(), Ordering::Release);
-        self.swap(current, current.next(Word::OPEN)).is_ok()
+        let opened = self.swap(current, current.next(Word::OPEN)).is_ok();
+        if opened {
+            // Only the thread that won the swap counts it, so each opening counts once.
+            self.opens_total.fetch_add(1, Ordering::Relaxed);
+        }
+        opened
     }
 
     fn record_probe(&self, generation: u32, failed: Option<bool>, now: u64) -> Option<Transition> {
@@ -627,6 +639,8 @@ impl CircuitBreaker {
             probes_in_flight: word.in_flight(),
             opened_at,
             retry_after,
+            failures_total: self.failures_total.load(Ordering::Relaxed),
+            opens_total: self.opens_total.load(Ordering::Relaxed),
         }
     }
 
@@ -679,6 +693,10 @@ impl BreakerPermit<'_> {
     pub fn record_at(mut self, outcome: CallOutcome, now: Instant) -> Option<Transition> {
         let breaker = self.breaker;
         let failed = breaker.health(outcome);
+        if failed == Some(true) {
+            // The metrics counter: one relaxed add, on the failure path only.
+            breaker.failures_total.fetch_add(1, Ordering::Relaxed);
+        }
         let now = breaker.nanos(now);
         match self.probe_generation.take() {
             Some(generation) => breaker.record_probe(generation, failed, now),
@@ -698,6 +716,7 @@ impl Drop for BreakerPermit<'_> {
 
 /// A breaker's state at one moment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BreakerSnapshot {
     /// The dependency the breaker guards.
     pub name: Arc<str>,
@@ -713,6 +732,12 @@ pub struct BreakerSnapshot {
     pub opened_at: Option<SystemTime>,
     /// How long until it admits a probe, if open.
     pub retry_after: Option<Duration>,
+    /// Failures reported to the breaker since it was created (classes in `failure_on`
+    /// and slow calls), whatever its state; never reset, so it suits a Prometheus counter.
+    pub failures_total: u64,
+    /// Times the breaker opened since it was created (from closed or from a failed
+    /// half-open probe); never reset.
+    pub opens_total: u64,
 }
 
 /// Every breaker of a process, keyed by endpoint and dependency.
@@ -888,6 +913,23 @@ mod tests {
             })
         );
         assert_eq!(b.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lifetime_counters_count_failures_and_openings() {
+        let b = breaker();
+        b.acquire().unwrap().record(OK);
+        b.acquire()
+            .unwrap()
+            .record(CallOutcome::Failure(ErrorClass::InvalidInput));
+        opened(&b).await; // five failures, one opening
+        let probe = b.acquire().unwrap();
+        assert!(probe.record(FAIL).is_some(), "the failed probe reopens");
+        let snap = b.snapshot();
+        assert_eq!((snap.failures_total, snap.opens_total), (6, 2));
+        // Refusals while open are neither failures nor openings.
+        assert!(b.acquire().is_err());
+        assert_eq!(b.snapshot().failures_total, 6);
     }
 
     #[tokio::test(start_paused = true)]

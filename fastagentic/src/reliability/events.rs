@@ -17,9 +17,9 @@ use crate::llm::Usage;
 /// What happened. The names are the hook event names of SPEC §3.7 (`on_retry`, …).
 ///
 /// The pipeline fires the request, retry, circuit, fallback, timeout and rate-limit
-/// events. The others are defined here so hooks can be registered for them; they fire
-/// once their subsystems exist (LLM and tool calls with the providers, startup and
-/// shutdown with the server, checkpoint and resume with durable runs).
+/// events, and `ctx.llm()` the LLM ones. The others are defined so hooks can be
+/// registered for them; they fire once their subsystems exist (tool calls with tools,
+/// startup and shutdown with the server, checkpoint and resume with durable runs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EventKind {
@@ -173,17 +173,21 @@ pub struct PipelineEvent {
     pub user: Option<Arc<str>>,
     /// The tenant, if known.
     pub tenant: Option<Arc<str>>,
+    /// For `Response` and `Error`: how long the run took.
+    pub elapsed: Option<Duration>,
     /// For `LlmEnd`: the tokens the call used, when the provider reported them.
     pub usage: Option<Usage>,
     /// For `LlmStart` and `LlmEnd`: the provider called.
     pub provider: Option<Arc<str>>,
     /// What the listeners want changed (read after `Retry` events).
     pub steer: Steering,
+    /// The run, for what listeners keep about it between events.
+    pub(crate) run: Option<Arc<RunState>>,
 }
 
 impl PipelineEvent {
     /// A `kind` event of `run` on `model`, every optional field empty.
-    pub(crate) fn new(kind: EventKind, run: &RunState, model: Arc<str>) -> Self {
+    pub(crate) fn new(kind: EventKind, run: &Arc<RunState>, model: Arc<str>) -> Self {
         PipelineEvent {
             kind,
             run_id: run.run_id,
@@ -200,9 +204,37 @@ impl PipelineEvent {
             limit_type: None,
             user: run.user.clone(),
             tenant: run.tenant.clone(),
+            elapsed: None,
             usage: None,
             provider: None,
             steer: Steering::default(),
+            run: Some(run.clone()),
+        }
+    }
+
+    /// An event outside any run (`Startup`, `Shutdown`).
+    pub fn app(kind: EventKind) -> Self {
+        PipelineEvent {
+            kind,
+            run_id: 0,
+            endpoint: "".into(),
+            model: "".into(),
+            attempt: 0,
+            max_attempts: 0,
+            error: None,
+            next_delay: None,
+            fallback_to: None,
+            succeeded: None,
+            stop_reason: None,
+            stage: None,
+            limit_type: None,
+            user: None,
+            tenant: None,
+            elapsed: None,
+            usage: None,
+            provider: None,
+            steer: Steering::default(),
+            run: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::PolicyError;
 use super::circuit_breaker::{
@@ -399,11 +400,20 @@ impl Pipeline {
         let deadline = deadline_after(start, total);
         let run = Arc::new(RunState::new(
             self.shared.clone(),
+            start,
             deadline,
             request.user.clone(),
             request.tenant.clone(),
         ));
-        let work = self.run_admitted(&request, &run, &mut op, start);
+        let span = tracing::info_span!(
+            "fastagentic.request",
+            endpoint = %self.endpoint,
+            run_id = run.run_id,
+            error_class = tracing::field::Empty,
+        );
+        let work = self
+            .run_admitted(&request, &run, &mut op, start)
+            .instrument(span.clone());
         let result = match &request.cancel {
             Some(token) => tokio::select! {
                 biased;
@@ -412,6 +422,9 @@ impl Pipeline {
             },
             None => work.await,
         };
+        if let Err(err) = &result {
+            span.record("error_class", err.class().as_str());
+        }
         if !self.shared.sinks.is_empty() {
             // Boxed so the common no-listener path does not carry this state in its future.
             Box::pin(self.outcome_event(&run, &result)).await;
@@ -428,6 +441,7 @@ impl Pipeline {
         let model = self.chain_model(run.chain_position());
         if let Some(mut event) = self.event(kind, run, &model) {
             event.error = result.as_ref().err().cloned();
+            event.elapsed = Some(run.started.elapsed());
             self.emit(&mut event).await;
         }
     }
@@ -489,28 +503,25 @@ impl Pipeline {
         if let Poll::Ready(result) = first {
             return result;
         }
-        match tokio::time::timeout_at(run.deadline, chain.as_mut()).await {
-            Ok(result) => return result,
-            Err(_) => {
-                let current = self.chain_model(run.chain_position());
-                if let Some(mut event) = self.event(EventKind::Timeout, run, &current) {
-                    event.stage = Some(Stage::Total);
-                    self.emit(&mut event).await;
-                }
-            }
+        if let Ok(result) = tokio::time::timeout_at(run.deadline, chain.as_mut()).await {
+            return result;
+        }
+        let position = run.chain_position();
+        let tried: Vec<Arc<str>> = (0..=position).map(|i| self.chain_model(i)).collect();
+        let err = timeout_error(Stage::Total, start.elapsed(), total)
+            .with_model(self.chain_model(position))
+            .with_attempted(tried);
+        if let Some(mut event) = self.event(EventKind::Timeout, run, &self.chain_model(position)) {
+            event.stage = Some(Stage::Total);
+            event.error = Some(err.clone());
+            self.emit(&mut event).await;
         }
         match self.timeout.on_timeout() {
             OnTimeout::Warn => {
                 tracing::warn!(endpoint = %self.endpoint, "run passed its total timeout; finishing anyway (on_timeout = warn)");
                 chain.await
             }
-            OnTimeout::Fail | OnTimeout::Checkpoint => {
-                let position = run.chain_position();
-                let tried: Vec<Arc<str>> = (0..=position).map(|i| self.chain_model(i)).collect();
-                Err(timeout_error(Stage::Total, start.elapsed(), total)
-                    .with_model(self.chain_model(position))
-                    .with_attempted(tried))
-            }
+            OnTimeout::Fail | OnTimeout::Checkpoint => Err(err),
         }
     }
 
@@ -783,7 +794,7 @@ impl Pipeline {
                 });
             }
             Some(Ok(permit)) => {
-                self.circuit_event(run, &attempt.model, permit.transition())
+                self.circuit_event(run, &attempt.model, permit.transition(), None)
                     .await;
                 Some(permit)
             }
@@ -800,13 +811,22 @@ impl Pipeline {
             })
             .map(|_| Instant::now());
         let ctx = AgentContext::new(run.clone(), attempt.model.clone(), attempt.number);
-        let result = op(ctx).await.map_err(|e| {
+        let span = tracing::info_span!(
+            "fastagentic.attempt",
+            model = %attempt.model,
+            attempt = attempt.number,
+            error_class = tracing::field::Empty,
+        );
+        let result = op(ctx).instrument(span.clone()).await.map_err(|e| {
             let err: AgentError = e.into();
             match err.model() {
                 Some(_) => err,
                 None => err.with_model(attempt.model.clone()),
             }
         });
+        if let Err(err) = &result {
+            span.record("error_class", err.class().as_str());
+        }
         let opened_breaker = self
             .record(run, &attempt.model, permit, &result, started)
             .await;
@@ -835,7 +855,8 @@ impl Pipeline {
             Err(err) => CallOutcome::Failure(err.class()),
         };
         let transition = permit.record(outcome);
-        self.circuit_event(run, model, transition).await;
+        self.circuit_event(run, model, transition, result.as_ref().err())
+            .await;
         transition.is_some_and(|t| t.to == CircuitState::Open)
     }
 
@@ -913,6 +934,7 @@ impl Pipeline {
         run: &Arc<RunState>,
         model: &Arc<str>,
         transition: Option<Transition>,
+        cause: Option<&AgentError>,
     ) {
         let Some(transition) = transition else { return };
         let kind = match transition.to {
@@ -921,12 +943,19 @@ impl Pipeline {
             CircuitState::Closed => EventKind::CircuitClose,
         };
         if let Some(mut event) = self.event(kind, run, model) {
+            // The failure that opened (or re-opened) the breaker.
+            event.error = cause.cloned();
             self.emit(&mut event).await;
         }
     }
 
     /// A fresh event, or `None` when nobody listens (so nothing is built).
-    fn event(&self, kind: EventKind, run: &RunState, model: &Arc<str>) -> Option<PipelineEvent> {
+    fn event(
+        &self,
+        kind: EventKind,
+        run: &Arc<RunState>,
+        model: &Arc<str>,
+    ) -> Option<PipelineEvent> {
         run.event(kind, model)
     }
 

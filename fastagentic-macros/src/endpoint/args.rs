@@ -1,0 +1,211 @@
+//! The attribute's top-level keys: `#[agent_endpoint(path = "/x", model = "...",
+//! retry(...), ...)]`.
+
+use proc_macro2::TokenStream;
+use syn::meta::ParseNestedMeta;
+use syn::{Expr, LitStr, Token};
+
+use super::diag::Errors;
+use super::literal::{self, Field};
+use super::policies::{
+    self, CIRCUIT_BREAKER, Fallback, RATE_LIMIT, RETRY, Source, TIMEOUT, model_name,
+};
+use super::settings::{
+    Settings, duplicate_key, key_ident, model_and_settings, skip_value, unknown_key,
+};
+
+/// Every top-level key.
+const KEYS: &[&str] = &[
+    "path",
+    "name",
+    "description",
+    "model",
+    "stream",
+    "durable",
+    "retry",
+    "circuit_breaker",
+    "circuit_breaker_for",
+    "timeout",
+    "fallback",
+    "rate_limit",
+];
+
+/// The attribute, read. Absent keys take their defaults when the code is generated.
+#[derive(Default)]
+pub(super) struct Args {
+    pub(super) path: Option<LitStr>,
+    pub(super) name: Option<LitStr>,
+    pub(super) description: Option<LitStr>,
+    pub(super) model: Option<LitStr>,
+    pub(super) stream: bool,
+    pub(super) retry: Option<Source<Settings>>,
+    pub(super) circuit_breaker: Option<Source<Settings>>,
+    /// `circuit_breaker_for("model", ...)`, in order.
+    pub(super) breakers_for: Vec<(LitStr, Settings)>,
+    pub(super) timeout: Option<Source<Settings>>,
+    pub(super) fallback: Option<Source<Fallback>>,
+    pub(super) rate_limit: Option<Source<Settings>>,
+    /// Keys seen so far, to refuse duplicates.
+    seen: Vec<String>,
+}
+
+impl Args {
+    /// Reads the attribute, recording every mistake in `errors`.
+    pub(super) fn parse(attr: TokenStream, errors: &mut Errors) -> Args {
+        let mut args = Args::default();
+        let parser = syn::meta::parser(|meta| args.key(&meta, errors));
+        if let Err(err) = syn::parse::Parser::parse2(parser, attr) {
+            errors.push(err);
+        }
+        if let Some(Source::Declared(chain)) = &args.fallback {
+            chain.check(args.model.as_ref(), errors);
+        }
+        args
+    }
+
+    fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+        let ident = key_ident(meta)?;
+        let key = ident.to_string();
+        if !KEYS.contains(&key.as_str()) {
+            errors.push(match policies::owner_of(&key) {
+                Some(policy) => syn::Error::new_spanned(
+                    &ident,
+                    format!("`{key}` is a `{policy}` key: write it inside `{policy}(...)`"),
+                ),
+                None => unknown_key(&ident, "", KEYS),
+            });
+            return skip_value(meta);
+        }
+        // `circuit_breaker_for` is repeated, once per model.
+        if key != "circuit_breaker_for" && self.seen.contains(&key) {
+            errors.push(duplicate_key(&ident, ""));
+            return skip_value(meta);
+        }
+        self.seen.push(key.clone());
+        match key.as_str() {
+            "path" => self.path = string(meta, &key, errors)?.and_then(|p| path(p, errors)),
+            "name" => self.name = string(meta, &key, errors)?.and_then(|n| name(n, errors)),
+            "description" => self.description = string(meta, &key, errors)?,
+            "model" => {
+                let model = string(meta, &key, errors)?;
+                self.model = model.and_then(|m| errors.take(model_name(m)));
+            }
+            "stream" => self.stream = boolean(meta, &key, errors)?.unwrap_or_default(),
+            "durable" => durable(meta, errors)?,
+            "retry" => self.retry = RETRY.parse(meta, errors)?,
+            "circuit_breaker" => self.circuit_breaker = CIRCUIT_BREAKER.parse(meta, errors)?,
+            "circuit_breaker_for" => self.breaker_for(meta, errors)?,
+            "timeout" => self.timeout = TIMEOUT.parse(meta, errors)?,
+            "fallback" => self.fallback = policies::parse_fallback(meta, errors)?,
+            _ => self.rate_limit = RATE_LIMIT.parse(meta, errors)?,
+        }
+        Ok(())
+    }
+
+    /// `circuit_breaker_for("model", key = value, ...)`: one model's breaker.
+    fn breaker_for(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+        const USAGE: &str = "`circuit_breaker_for` takes a model and breaker settings: \
+                             `circuit_breaker_for(\"gpt-4o\", failure_threshold = 3)`";
+        let Some((model, rest)) = model_and_settings(meta, USAGE, errors)? else {
+            return Ok(());
+        };
+        let settings = CIRCUIT_BREAKER.parse_tokens(rest, errors)?;
+        let Some(model) = errors.take(model_name(model)) else {
+            return Ok(());
+        };
+        if self
+            .breakers_for
+            .iter()
+            .any(|(m, _)| m.value() == model.value())
+        {
+            errors.at(
+                &model,
+                format!(
+                    "a breaker for `{}` is already declared; merge the two \
+                     `circuit_breaker_for(\"{}\", ...)` into one",
+                    model.value(),
+                    model.value()
+                ),
+            );
+            return Ok(());
+        }
+        self.breakers_for.push((model, settings));
+        Ok(())
+    }
+}
+
+/// The expression after `key =`; `None` (error recorded) when there is no `=`.
+fn assigned(
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Expr>> {
+    if meta.input.peek(Token![=]) {
+        return Ok(Some(meta.value()?.parse()?));
+    }
+    errors.push(meta.error(format!("`{key}` needs a value: `{key} = ...`")));
+    skip_value(meta)?;
+    Ok(None)
+}
+
+fn string(
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<LitStr>> {
+    let field = Field { policy: "", key };
+    Ok(assigned(meta, key, errors)?.and_then(|e| errors.take(literal::string(&e, field))))
+}
+
+fn boolean(
+    meta: &ParseNestedMeta<'_>,
+    key: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<bool>> {
+    let field = Field { policy: "", key };
+    Ok(assigned(meta, key, errors)?.and_then(|e| errors.take(literal::boolean(&e, field))))
+}
+
+/// `path` must start with `/`.
+fn path(path: LitStr, errors: &mut Errors) -> Option<LitStr> {
+    let value = path.value();
+    if value.starts_with('/') {
+        return Some(path);
+    }
+    errors.at(
+        &path,
+        format!("`path` must start with `/`: write `path = \"/{value}\"`"),
+    );
+    None
+}
+
+/// `name` must not be blank.
+fn name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
+    if !name.value().trim().is_empty() {
+        return Some(name);
+    }
+    errors.at(
+        &name,
+        "`name` cannot be empty; leave it out to use the fn's name",
+    );
+    None
+}
+
+/// `durable = false` is accepted; `true` is refused until durable runs exist.
+fn durable(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+    let Some(expr) = assigned(meta, "durable", errors)? else {
+        return Ok(());
+    };
+    let field = Field {
+        policy: "",
+        key: "durable",
+    };
+    if errors.take(literal::boolean(&expr, field)) == Some(true) {
+        errors.at(
+            &expr,
+            "durable endpoints are not available yet: remove `durable = true` (checkpoints and \
+             resumable runs are planned)",
+        );
+    }
+    Ok(())
+}

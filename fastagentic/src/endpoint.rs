@@ -1,0 +1,183 @@
+//! Endpoints: what `#[agent_endpoint]` registers, and how to list and call them.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::error::{AgentError, ErrorClass};
+use crate::hooks::Hooks;
+use crate::llm::BoxFuture;
+use crate::reliability::{
+    CircuitBreakerPolicy, FallbackChain, Pipeline, PipelineBuilder, PolicyError, RateLimitPolicy,
+    RequestInfo, RetryPolicy, TimeoutPolicy,
+};
+
+/// Runs an endpoint on JSON: decodes the input, runs the body in `pipeline`, encodes the
+/// output.
+pub type Handler =
+    for<'a> fn(&'a Pipeline, RequestInfo, Value) -> BoxFuture<'a, Result<Value, AgentError>>;
+
+/// The policies an endpoint declared; `None` where it declared none.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct EndpointPolicies {
+    /// `retry(...)`.
+    pub retry: Option<RetryPolicy>,
+    /// `circuit_breaker(...)`: the policy of every model's breaker.
+    pub circuit_breaker: Option<CircuitBreakerPolicy>,
+    /// `circuit_breakers(model = (...), ...)`: policies for particular models.
+    pub circuit_breakers: Vec<(String, CircuitBreakerPolicy)>,
+    /// `timeout(...)`.
+    pub timeout: Option<TimeoutPolicy>,
+    /// `fallback(...)`.
+    pub fallback: Option<FallbackChain>,
+    /// `rate_limit(...)`.
+    pub rate_limit: Option<RateLimitPolicy>,
+}
+
+/// A registered endpoint: its address, its description and its policies.
+///
+/// `#[agent_endpoint]` creates one per annotated fn; [`endpoints`] lists them all.
+pub struct Endpoint {
+    /// Where it is served (`"/analyze"`).
+    pub path: &'static str,
+    /// Its name (the fn's, unless `name = "..."` was given).
+    pub name: &'static str,
+    /// The Rust path of the annotated fn.
+    pub rust_path: &'static str,
+    /// What it does (`description = "..."`, else the fn's doc comment).
+    pub description: &'static str,
+    /// The model it uses when no fallback chain names one.
+    pub model: Option<&'static str>,
+    /// Whether it streams its answer.
+    pub stream: bool,
+    #[doc(hidden)]
+    pub __policies: fn() -> Result<EndpointPolicies, PolicyError>,
+    #[doc(hidden)]
+    pub __handler: Handler,
+    #[doc(hidden)]
+    pub __pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("path", &self.path)
+            .field("name", &self.name)
+            .field("rust_path", &self.rust_path)
+            .field("model", &self.model)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// The declared policies, built (expression-form policies run here).
+    pub fn policies(&self) -> Result<EndpointPolicies, PolicyError> {
+        (self.__policies)()
+    }
+
+    /// A pipeline builder with the endpoint's path, model and policies; add listeners,
+    /// providers or a global limiter, then build.
+    pub fn pipeline_builder(&self) -> Result<PipelineBuilder, PolicyError> {
+        let policies = self.policies()?;
+        let mut builder = Pipeline::builder().endpoint(self.path);
+        if let Some(model) = self.model {
+            builder = builder.model(model);
+        }
+        if let Some(policy) = policies.retry {
+            builder = builder.retry(policy);
+        }
+        if let Some(policy) = policies.circuit_breaker {
+            builder = builder.circuit_breaker(policy);
+        }
+        for (model, policy) in policies.circuit_breakers {
+            builder = builder.circuit_breaker_for(model, policy);
+        }
+        if let Some(policy) = policies.timeout {
+            builder = builder.timeout(policy);
+        }
+        if let Some(chain) = policies.fallback {
+            builder = builder.fallback(chain);
+        }
+        if let Some(policy) = policies.rate_limit {
+            builder = builder.rate_limit(policy);
+        }
+        Ok(builder)
+    }
+
+    /// The pipeline a direct call of the annotated fn runs in: the endpoint's policies,
+    /// every registered hook and the global metrics. Built once, on first use.
+    pub fn pipeline(&'static self) -> Result<&'static Pipeline, AgentError> {
+        let built = self.__pipeline.get_or_init(|| {
+            let metrics = crate::metrics::global();
+            let mut builder = self.pipeline_builder()?;
+            // An empty hook set would still make the pipeline build every event.
+            let hooks = Hooks::registered();
+            if !hooks.is_empty() {
+                builder = builder.event_sink(std::sync::Arc::new(hooks));
+            }
+            let pipeline = builder.event_sink(metrics.clone()).build()?;
+            metrics.observe_breakers(pipeline.breaker_registry().clone());
+            Ok(pipeline)
+        });
+        built.as_ref().map_err(|err| {
+            AgentError::new(
+                ErrorClass::InvalidInput,
+                format!("endpoint {} has invalid policies: {err}", self.path),
+            )
+        })
+    }
+
+    /// Runs the endpoint on a JSON input in `pipeline` (the server's way in).
+    pub async fn call_json(
+        &self,
+        pipeline: &Pipeline,
+        request: RequestInfo,
+        input: Value,
+    ) -> Result<Value, AgentError> {
+        (self.__handler)(pipeline, request, input).await
+    }
+}
+
+/// Every endpoint registered with `#[agent_endpoint]` in the program, across modules and
+/// crates, in no particular order.
+pub fn endpoints() -> &'static [Endpoint] {
+    &crate::__private::ENDPOINTS
+}
+
+/// The registered endpoint served at `path`.
+pub fn find(path: &str) -> Option<&'static Endpoint> {
+    endpoints().iter().find(|e| e.path == path)
+}
+
+/// Two endpoints claim one path.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "two endpoints are served at `{path}`: `{first}` and `{second}`; give one of them another `path`"
+)]
+pub struct DuplicatePath {
+    /// The path.
+    pub path: String,
+    /// One endpoint's Rust path.
+    pub first: String,
+    /// The other's.
+    pub second: String,
+}
+
+/// Checks that no two of `list` share a path.
+pub fn check_unique<'a>(list: impl IntoIterator<Item = &'a Endpoint>) -> Result<(), DuplicatePath> {
+    let mut seen: Vec<&Endpoint> = Vec::new();
+    for endpoint in list {
+        if let Some(first) = seen.iter().find(|e| e.path == endpoint.path) {
+            return Err(DuplicatePath {
+                path: endpoint.path.to_owned(),
+                first: first.rust_path.to_owned(),
+                second: endpoint.rust_path.to_owned(),
+            });
+        }
+        seen.push(endpoint);
+    }
+    Ok(())
+}

@@ -1,0 +1,421 @@
+//! Hooks: your code, called at the pipeline's events, able to steer the run.
+//!
+//! Register a hook with `#[hook("on_retry")]` (collected at link time through
+//! `inventory`) or in code with [`register`] / [`Hooks::with`]. Every hook gets a
+//! [`HookContext`]: what happened, on which run, model and attempt, and methods to steer
+//! (another model next, another delay, stop retrying, refuse the request).
+//!
+//! A hook that panics or returns an error is caught, logged and counted
+//! ([`failures`]); the request goes on as if the hook had not run.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use serde_json::{Map, Value};
+
+use crate::error::AgentError;
+use crate::llm::Usage;
+use crate::reliability::events::{EventFuture, EventSink, Steering};
+use crate::reliability::{EventKind, LimitType, PipelineEvent, Stage, StopReason};
+
+/// What a hook returns when it fails: any error.
+pub type HookError = Box<dyn StdError + Send + Sync>;
+
+/// The future an async hook returns.
+pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HookError>> + Send + 'a>>;
+
+/// An async hook as a plain function pointer (what `#[hook]` registers).
+pub type HookFn = for<'a> fn(&'a mut HookContext) -> HookFuture<'a>;
+
+/// Everything a hook knows about the event, and its means to steer the run.
+///
+/// Fields that do not apply to the event are `None` (a `next_delay` exists only for
+/// `on_retry`, a `usage` only for `on_llm_end`, ...).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct HookContext {
+    /// Which event.
+    pub event: EventKind,
+    /// The run's id (0 for `on_startup` / `on_shutdown`).
+    pub run_id: u64,
+    /// The endpoint's path (empty for app events).
+    pub endpoint: Arc<str>,
+    /// The model the run is on.
+    pub model: Arc<str>,
+    /// The provider, for LLM events.
+    pub provider: Option<Arc<str>>,
+    /// The attempt on the current model (1-based; 0 before the first).
+    pub attempt: u32,
+    /// Retries so far on the current model. In `on_retry`, it counts the retry being
+    /// announced: 1 before the second attempt.
+    pub retry_count: u32,
+    /// Retries the policy allows (`max_attempts - 1`).
+    pub max_retries: u32,
+    /// The error that led here, if any.
+    pub error: Option<AgentError>,
+    /// `on_retry`: the delay before the next attempt.
+    pub next_delay: Option<Duration>,
+    /// `on_retry`: the same delay in whole milliseconds.
+    pub next_delay_ms: Option<u64>,
+    /// `on_fallback`: the model the run moves to.
+    pub fallback_to: Option<Arc<str>>,
+    /// `on_retry_end`: whether the loop ended in success.
+    pub succeeded: Option<bool>,
+    /// `on_retry_end` after a failure: why the loop stopped.
+    pub stop_reason: Option<StopReason>,
+    /// `on_timeout`: which deadline.
+    pub stage: Option<Stage>,
+    /// `on_rate_limit`: which limit.
+    pub limit_type: Option<LimitType>,
+    /// `on_llm_end`: the tokens the call used, when the provider reported them.
+    pub usage: Option<Usage>,
+    /// `on_response` / `on_error`: how long the run took.
+    pub elapsed: Option<Duration>,
+    /// The user, if known.
+    pub user: Option<Arc<str>>,
+    /// The tenant, if known.
+    pub tenant: Option<Arc<str>>,
+    /// Free-form notes about the run, kept from one event of the run to the next (set
+    /// something in `on_request`, read it in `on_response`).
+    pub metadata: Map<String, Value>,
+    steer: Steering,
+}
+
+impl HookContext {
+    fn from_event(event: &mut PipelineEvent) -> Self {
+        let retry_count = match event.kind {
+            EventKind::Retry => event.attempt,
+            _ => event.attempt.saturating_sub(1),
+        };
+        let metadata = event.run.as_ref().map_or_else(Map::new, |run| {
+            let map = run.metadata.lock().unwrap_or_else(PoisonError::into_inner);
+            map.clone()
+        });
+        HookContext {
+            event: event.kind,
+            run_id: event.run_id,
+            endpoint: event.endpoint.clone(),
+            model: event.model.clone(),
+            provider: event.provider.clone(),
+            attempt: event.attempt,
+            retry_count,
+            max_retries: event.max_attempts.saturating_sub(1),
+            error: event.error.clone(),
+            next_delay: event.next_delay,
+            next_delay_ms: event
+                .next_delay
+                .map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
+            fallback_to: event.fallback_to.clone(),
+            succeeded: event.succeeded,
+            stop_reason: event.stop_reason,
+            stage: event.stage,
+            limit_type: event.limit_type,
+            usage: event.usage,
+            elapsed: event.elapsed,
+            user: event.user.clone(),
+            tenant: event.tenant.clone(),
+            metadata,
+            steer: std::mem::take(&mut event.steer),
+        }
+    }
+
+    /// Hands the steering and the notes back to the run.
+    fn write_back(self, event: &mut PipelineEvent) {
+        event.steer = self.steer;
+        if let Some(run) = &event.run {
+            *run.metadata.lock().unwrap_or_else(PoisonError::into_inner) = self.metadata;
+        }
+    }
+
+    /// `on_retry`: use `model` from the next attempt on.
+    pub fn set_model_override(&mut self, model: impl Into<Arc<str>>) {
+        self.steer.set_model_override(model);
+    }
+
+    /// `on_retry`: wait `delay` before the next attempt instead.
+    pub fn set_next_delay(&mut self, delay: Duration) {
+        self.steer.set_delay(delay);
+    }
+
+    /// `on_retry`: stop retrying; the run fails with the current error (or falls back).
+    pub fn abort_retries(&mut self) {
+        self.steer.abort();
+    }
+
+    /// `on_request`: refuse the request with `error` before any limit or model.
+    pub fn reject(&mut self, error: AgentError) {
+        self.steer.reject(error);
+    }
+
+    /// What the hooks so far asked for.
+    pub fn steering(&self) -> &Steering {
+        &self.steer
+    }
+}
+
+/// What a hook function may return: nothing, or a `Result` whose error is logged and
+/// counted.
+pub trait IntoHookResult {
+    /// Converts to the common form.
+    fn into_hook_result(self) -> Result<(), HookError>;
+}
+
+impl IntoHookResult for () {
+    fn into_hook_result(self) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<HookError>> IntoHookResult for Result<(), E> {
+    fn into_hook_result(self) -> Result<(), HookError> {
+        self.map_err(Into::into)
+    }
+}
+
+type SyncHook = dyn Fn(&mut HookContext) -> Result<(), HookError> + Send + Sync;
+
+#[derive(Clone)]
+enum Body {
+    Async(HookFn),
+    Sync(Arc<SyncHook>),
+}
+
+/// One hook: the event it listens to, an optional endpoint scope, a priority (higher
+/// runs first; ties keep registration order) and the function.
+#[derive(Clone)]
+pub struct Hook {
+    event: EventKind,
+    name: Cow<'static, str>,
+    endpoint: Option<Cow<'static, str>>,
+    priority: i32,
+    body: Body,
+}
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hook")
+            .field("event", &self.event)
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hook {
+    /// An async hook: a function returning a [`HookFuture`].
+    ///
+    /// ```
+    /// use fastagentic::hooks::{Hook, HookContext, HookFuture};
+    /// use fastagentic::reliability::EventKind;
+    ///
+    /// fn note_start(ctx: &mut HookContext) -> HookFuture<'_> {
+    ///     Box::pin(async move {
+    ///         ctx.metadata.insert("started".into(), true.into());
+    ///         Ok(())
+    ///     })
+    /// }
+    /// let hook = Hook::new(EventKind::Request, "note_start", note_start);
+    /// assert_eq!(hook.name(), "note_start");
+    /// ```
+    pub fn new(event: EventKind, name: impl Into<Cow<'static, str>>, hook: HookFn) -> Self {
+        Hook {
+            event,
+            name: name.into(),
+            endpoint: None,
+            priority: 0,
+            body: Body::Async(hook),
+        }
+    }
+
+    /// A synchronous hook: any closure over `&mut HookContext` returning `()` or a
+    /// `Result`.
+    pub fn sync<F, R>(event: EventKind, name: impl Into<Cow<'static, str>>, hook: F) -> Self
+    where
+        F: Fn(&mut HookContext) -> R + Send + Sync + 'static,
+        R: IntoHookResult,
+    {
+        Hook {
+            event,
+            name: name.into(),
+            endpoint: None,
+            priority: 0,
+            body: Body::Sync(Arc::new(move |ctx| hook(ctx).into_hook_result())),
+        }
+    }
+
+    /// Only for the endpoint at `path`.
+    #[must_use]
+    pub fn endpoint(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        self.endpoint = Some(path.into());
+        self
+    }
+
+    /// Runs before hooks of lower priority (default 0).
+    #[must_use]
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The hook's name (its function's, for `#[hook]`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The event it listens to.
+    pub fn event(&self) -> EventKind {
+        self.event
+    }
+
+    fn applies_to(&self, event: &PipelineEvent) -> bool {
+        self.endpoint
+            .as_deref()
+            .is_none_or(|path| path == &*event.endpoint)
+    }
+
+    /// Runs the hook, turning a panic into an error.
+    async fn call(&self, ctx: &mut HookContext) -> Result<(), HookError> {
+        let outcome = match &self.body {
+            // A hand-written `HookFn` may panic before it returns its future, too.
+            Body::Async(hook) => match catch_once(move || hook(ctx)) {
+                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                Err(panic) => Err(panic),
+            },
+            Body::Sync(hook) => catch_once(|| hook(ctx)),
+        };
+        outcome.unwrap_or_else(|panic| Err(panic_message(&*panic).into()))
+    }
+}
+
+/// Calls `f`, catching a panic. (Taking `FnOnce` lets a closure hand out the borrow it
+/// captured, as `hook(ctx)` does with its future.)
+fn catch_once<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    std::panic::catch_unwind(AssertUnwindSafe(f))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload");
+    format!("the hook panicked: {text}")
+}
+
+/// A set of hooks, ordered by event and priority; as an [`EventSink`] it runs the
+/// hooks of each event in order.
+#[derive(Clone, Debug, Default)]
+pub struct Hooks {
+    by_event: Vec<Vec<Hook>>,
+}
+
+impl Hooks {
+    /// No hooks.
+    pub fn new() -> Self {
+        Hooks::default()
+    }
+
+    /// Every `#[hook]` in the program, plus those given to [`register`].
+    pub fn registered() -> Self {
+        let collected = inventory::iter::<crate::__private::HookRegistration>
+            .into_iter()
+            .map(crate::__private::HookRegistration::to_hook);
+        let programmatic = runtime_hooks();
+        collected
+            .chain(programmatic)
+            .fold(Hooks::new(), Hooks::with)
+    }
+
+    /// Adds `hook`.
+    #[must_use]
+    pub fn with(mut self, hook: Hook) -> Self {
+        let slot = event_index(hook.event);
+        if self.by_event.len() <= slot {
+            self.by_event.resize_with(EventKind::ALL.len(), Vec::new);
+        }
+        let list = &mut self.by_event[slot];
+        // Stable: equal priorities keep their registration order.
+        let at = list.partition_point(|h| h.priority >= hook.priority);
+        list.insert(at, hook);
+        self
+    }
+
+    /// The hooks for `event`, in the order they run.
+    pub fn for_event(&self, event: EventKind) -> &[Hook] {
+        self.by_event
+            .get(event_index(event))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether there are no hooks at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_event.iter().all(Vec::is_empty)
+    }
+
+    /// Runs the hooks for `event` and hands their steering back.
+    pub async fn dispatch(&self, event: &mut PipelineEvent) {
+        let hooks = self.for_event(event.kind);
+        if !hooks.iter().any(|h| h.applies_to(event)) {
+            return;
+        }
+        let mut ctx = HookContext::from_event(event);
+        for hook in hooks.iter().filter(|h| h.applies_to(event)) {
+            if let Err(err) = hook.call(&mut ctx).await {
+                record_failure(hook, &err);
+            }
+        }
+        ctx.write_back(event);
+    }
+}
+
+impl EventSink for Hooks {
+    fn on_event<'a>(&'a self, event: &'a mut PipelineEvent) -> EventFuture<'a> {
+        Box::pin(self.dispatch(event))
+    }
+}
+
+fn event_index(event: EventKind) -> usize {
+    EventKind::ALL.iter().position(|k| *k == event).unwrap_or(0)
+}
+
+static RUNTIME_HOOKS: RwLock<Vec<Hook>> = RwLock::new(Vec::new());
+
+fn runtime_hooks() -> Vec<Hook> {
+    RUNTIME_HOOKS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// Registers `hook` for the whole program, like `#[hook]` does. Pipelines built after
+/// this call (and the endpoints' own pipelines, built on first use) include it.
+pub fn register(hook: Hook) {
+    RUNTIME_HOOKS
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(hook);
+}
+
+static FAILURES: [AtomicU64; EventKind::ALL.len()] =
+    [const { AtomicU64::new(0) }; EventKind::ALL.len()];
+
+fn record_failure(hook: &Hook, err: &HookError) {
+    tracing::error!(hook = %hook.name, event = %hook.event, error = %err, "hook failed; the request goes on");
+    FAILURES[event_index(hook.event)].fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many hooks for `event` have failed (panicked or returned an error) so far.
+pub fn failures(event: EventKind) -> u64 {
+    FAILURES
+        .get(event_index(event))
+        .map_or(0, |n| n.load(Ordering::Relaxed))
+}

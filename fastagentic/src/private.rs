@@ -1,0 +1,137 @@
+//! What `#[agent_endpoint]` and `#[hook]` expand to. Not a public API: names here may
+//! change in any release.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use inventory;
+pub use linkme;
+
+use crate::context::AgentContext;
+use crate::endpoint::Endpoint;
+use crate::error::{AgentError, ErrorClass};
+use crate::hooks::{Hook, HookFn};
+use crate::reliability::{
+    CircuitBreakerPolicy, EventKind, FallbackChain, PolicyError, RateLimitPolicy, RequestInfo,
+    RetryPolicy, TimeoutPolicy,
+};
+
+/// Every `#[agent_endpoint]`.
+#[linkme::distributed_slice]
+pub static ENDPOINTS: [Endpoint];
+
+/// One `#[hook]`, collected by `inventory`.
+#[derive(Debug)]
+pub struct HookRegistration {
+    /// The event.
+    pub event: EventKind,
+    /// The fn's name.
+    pub name: &'static str,
+    /// `endpoint = "/path"`, if scoped.
+    pub endpoint: Option<&'static str>,
+    /// `priority = n`.
+    pub priority: i32,
+    /// The shim that runs the fn.
+    pub hook: HookFn,
+}
+
+inventory::collect!(HookRegistration);
+
+impl HookRegistration {
+    pub(crate) fn to_hook(&self) -> Hook {
+        let hook = Hook::new(self.event, self.name, self.hook).priority(self.priority);
+        match self.endpoint {
+            Some(path) => hook.endpoint(path),
+            None => hook,
+        }
+    }
+}
+
+/// Decodes an endpoint's input; a mismatch is `invalid_input` naming the field.
+pub fn decode_input<T: DeserializeOwned>(input: Value) -> Result<T, AgentError> {
+    serde_path_to_error::deserialize(input).map_err(|err| {
+        let path = err.path().to_string();
+        let message = if path == "." {
+            format!("the input does not match: {}", err.inner())
+        } else {
+            format!("the input's `{path}` does not match: {}", err.inner())
+        };
+        AgentError::new(ErrorClass::InvalidInput, message)
+    })
+}
+
+/// Encodes an endpoint's output.
+pub fn encode_output<T: Serialize>(output: &T) -> Result<Value, AgentError> {
+    serde_json::to_value(output).map_err(|err| {
+        AgentError::new(
+            ErrorClass::Other,
+            format!("the endpoint's output could not be encoded as JSON: {err}"),
+        )
+    })
+}
+
+/// The request a direct call makes: the caller's identity, carried by its context.
+pub fn request_from(ctx: &AgentContext) -> RequestInfo {
+    let mut request = RequestInfo::new();
+    if let Some(user) = ctx.user() {
+        request = request.user(user);
+    }
+    if let Some(tenant) = ctx.tenant() {
+        request = request.tenant(tenant);
+    }
+    request
+}
+
+/// Compile-time checks with readable errors: the macro calls these with the span of the
+/// offending type, so a missing trait names the type.
+pub const fn assert_input<T: DeserializeOwned + Clone + Send + 'static>() {}
+
+/// See [`assert_input`].
+pub const fn assert_output<T: Serialize>() {}
+
+/// What an expression-form policy (`retry = my_policy()`) may evaluate to: the policy,
+/// its builder (built here), or the `Result` of building it. The macro converts the
+/// expression with `IntoPolicy::<RetryPolicy>::into_policy(expr)?` inside the endpoint's
+/// policies fn, so a build error surfaces from `Endpoint::policies()`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `{P}`",
+    label = "expected a `{P}`, its builder, or `Result<{P}, PolicyError>`",
+    note = "an expression-form policy (`retry = <expression>`) is evaluated when the endpoint's policies are built"
+)]
+pub trait IntoPolicy<P> {
+    /// The policy, or why it could not be built.
+    fn into_policy(self) -> Result<P, PolicyError>;
+}
+
+macro_rules! into_policy {
+    ($($policy:ty => $builder:ty,)+) => {
+        $(
+            impl IntoPolicy<$policy> for $policy {
+                fn into_policy(self) -> Result<$policy, PolicyError> {
+                    Ok(self)
+                }
+            }
+
+            impl IntoPolicy<$policy> for Result<$policy, PolicyError> {
+                fn into_policy(self) -> Result<$policy, PolicyError> {
+                    self
+                }
+            }
+
+            impl IntoPolicy<$policy> for $builder {
+                fn into_policy(self) -> Result<$policy, PolicyError> {
+                    self.build()
+                }
+            }
+        )+
+    };
+}
+
+into_policy! {
+    RetryPolicy => crate::reliability::retry::RetryPolicyBuilder,
+    CircuitBreakerPolicy => crate::reliability::circuit_breaker::CircuitBreakerPolicyBuilder,
+    TimeoutPolicy => crate::reliability::timeout::TimeoutPolicyBuilder,
+    RateLimitPolicy => crate::reliability::rate_limit::RateLimitPolicyBuilder,
+    FallbackChain => crate::reliability::fallback::FallbackChainBuilder,
+}

@@ -1,0 +1,8 @@
+use fastagentic::prelude::*;
+
+#[agent_endpoint(retry = 5)]
+async fn endpoint(ctx: AgentContext) -> Result<String, AgentError> {
+    Ok(ctx.model().to_owned())
+}
+
+fn main() {}

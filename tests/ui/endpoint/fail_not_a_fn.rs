@@ -1,0 +1,6 @@
+use fastagentic::prelude::*;
+
+#[agent_endpoint]
+struct Endpoint;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use fastagentic::prelude::*;
+
+#[agent_endpoint(retry(max_attempt = 3))]
+async fn endpoint(ctx: AgentContext) -> Result<String, AgentError> {
+    Ok(ctx.model().to_owned())
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use fastagentic::hook;
+
+#[hook("on_retry")]
+async fn nothing() {}
+
+fn main() {
+    let _ = nothing;
+}
