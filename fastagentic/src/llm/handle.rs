@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tracing::Instrument;
+use crate::reliability::pipeline::in_span;
 
 use super::completion::{Completion, Usage};
 use super::prompt::Prompt;
@@ -33,10 +33,7 @@ impl<'a> Llm<'a> {
         llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
         let span = call_span(provider.name(), model, false);
         let call = provider.complete(model, &prompt);
-        let result = self
-            .ctx
-            .within(Stage::LlmCall, call)
-            .instrument(span.clone())
+        let result = in_span(self.ctx.within(Stage::LlmCall, call), &span)
             .await
             .map_err(|err| self.label(err, &provider));
         let usage = result.as_ref().ok().and_then(|c| c.usage);
@@ -64,11 +61,7 @@ impl<'a> Llm<'a> {
         llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
         let span = call_span(provider.name(), model, true);
         let call = provider.stream(model, &prompt);
-        let opened = self
-            .ctx
-            .within(Stage::LlmCall, call)
-            .instrument(span.clone())
-            .await;
+        let opened = in_span(self.ctx.within(Stage::LlmCall, call), &span).await;
         match opened {
             Ok(inner) => Ok(LlmStream {
                 inner,
@@ -136,11 +129,10 @@ impl LlmStream {
 
     async fn pull(&mut self, hand_out: bool) -> Option<Result<StreamEvent, AgentError>> {
         let inner = &mut self.inner;
-        let item = self
+        let next = self
             .ctx
-            .within(Stage::StreamIdle, async { Ok(inner.pull(hand_out).await) })
-            .instrument(self.span.clone())
-            .await;
+            .within(Stage::StreamIdle, async { Ok(inner.pull(hand_out).await) });
+        let item = in_span(next, &self.span).await;
         let item = match item {
             Ok(Some(Err(err))) => Some(Err(err.with_model(self.ctx.model_arc().clone()))),
             Ok(item) => item,
