@@ -56,7 +56,6 @@ impl RunShared {
 pub(crate) struct RunState {
     pub(crate) run_id: u64,
     pub(crate) shared: Arc<RunShared>,
-    pub(crate) endpoint: Arc<str>,
     pub(crate) started: Instant,
     pub(crate) deadline: Instant,
     pub(crate) user: Option<Arc<str>>,
@@ -79,7 +78,6 @@ impl RunState {
         static NEXT_RUN_ID: AtomicU64 = AtomicU64::new(1);
         RunState {
             run_id: NEXT_RUN_ID.fetch_add(1, Ordering::Relaxed),
-            endpoint: shared.endpoint.clone(),
             shared,
             started,
             deadline,
@@ -204,7 +202,7 @@ impl AgentContext {
 
     /// The endpoint (its path), empty for a detached context.
     pub fn endpoint(&self) -> &str {
-        &self.run.endpoint
+        &self.run.shared.endpoint
     }
 
     /// The user making the request, if known.

@@ -83,13 +83,6 @@ pub fn request_from(ctx: &AgentContext) -> RequestInfo {
     request
 }
 
-/// Compile-time checks with readable errors: the macro calls these with the span of the
-/// offending type, so a missing trait names the type.
-pub const fn assert_input<T: DeserializeOwned + Clone + Send + 'static>() {}
-
-/// See [`assert_input`].
-pub const fn assert_output<T: Serialize>() {}
-
 /// What an expression-form policy (`retry = my_policy()`) may evaluate to: the policy,
 /// its builder (built here), or the `Result` of building it. The macro converts the
 /// expression with `IntoPolicy::<RetryPolicy>::into_policy(expr)?` inside the endpoint's

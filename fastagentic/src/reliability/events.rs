@@ -191,7 +191,7 @@ impl PipelineEvent {
         PipelineEvent {
             kind,
             run_id: run.run_id,
-            endpoint: run.endpoint.clone(),
+            endpoint: run.shared.endpoint.clone(),
             model,
             attempt: 0,
             max_attempts: run.shared.max_attempts,
