@@ -1,0 +1,2 @@
+//! Placeholder replaced by the pricing freshness checker.
+fn main() {}
