@@ -3,15 +3,17 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::AgentError;
-use crate::llm::{Llm, Providers, default_providers};
+use crate::llm::{Llm, Providers, StreamEvent, StreamSink, default_providers};
+use crate::pricing::Pricing;
 use crate::reliability::events::{EventKind, PipelineEvent, Sinks};
 use crate::reliability::timeout::{self, OnTimeout, Stage, TimeoutPolicy};
+use crate::spend::{CallRecord, Spend};
 
 const UNKNOWN_TOKENS: u64 = u64::MAX;
 
@@ -20,6 +22,7 @@ pub(crate) struct RunShared {
     pub(crate) endpoint: Arc<str>,
     pub(crate) timeouts: Arc<TimeoutPolicy>,
     pub(crate) providers: Option<Arc<Providers>>,
+    pub(crate) pricing: Option<Arc<Pricing>>,
     pub(crate) sinks: Sinks,
     pub(crate) max_attempts: u32,
 }
@@ -43,6 +46,7 @@ impl RunShared {
                     endpoint: "".into(),
                     timeouts: Arc::new(TimeoutPolicy::default()),
                     providers: None,
+                    pricing: None,
                     sinks: Arc::from(Vec::new()),
                     max_attempts: 1,
                 })
@@ -65,6 +69,10 @@ pub(crate) struct RunState {
     chain_position: AtomicU32,
     /// What hooks keep about the run between its events (see `HookContext::metadata`).
     pub(crate) metadata: Mutex<serde_json::Map<String, serde_json::Value>>,
+    /// Where the run's output goes as it is produced, when the caller streams it.
+    stream: Option<StreamSink>,
+    /// What the run spent; made on the first priced call unless the caller gave one.
+    spend: OnceLock<Arc<Spend>>,
 }
 
 impl RunState {
@@ -87,7 +95,51 @@ impl RunState {
             max_tokens: AtomicU32::new(0),
             chain_position: AtomicU32::new(0),
             metadata: Mutex::new(serde_json::Map::new()),
+            stream: None,
+            spend: OnceLock::new(),
         }
+    }
+
+    /// Sets where the run's output and spending go.
+    pub(crate) fn with_output(
+        mut self,
+        stream: Option<StreamSink>,
+        spend: Option<Arc<Spend>>,
+    ) -> Self {
+        self.stream = stream;
+        if let Some(spend) = spend {
+            self.spend = OnceLock::from(spend);
+        }
+        self
+    }
+
+    pub(crate) fn stream_sink(&self) -> Option<&StreamSink> {
+        self.stream.as_ref()
+    }
+
+    pub(crate) fn spend(&self) -> &Arc<Spend> {
+        self.spend.get_or_init(Default::default)
+    }
+
+    /// Records one LLM call's usage and cost in the run and in the global ledger.
+    pub(crate) fn record_call(
+        &self,
+        model: &Arc<str>,
+        provider: &Arc<str>,
+        usage: Option<crate::llm::Usage>,
+        cost_usd: Option<rust_decimal::Decimal>,
+    ) {
+        let call = CallRecord {
+            endpoint: &self.shared.endpoint,
+            model,
+            provider,
+            user: self.user.as_deref(),
+            tenant: self.tenant.as_deref(),
+            usage,
+            cost_usd,
+        };
+        self.spend().record(&call);
+        crate::spend::ledger().record(&call);
     }
 
     /// The run's timeouts.
@@ -260,8 +312,39 @@ impl AgentContext {
         self.run.add_tokens(tokens);
     }
 
+    /// The prices this run's calls are charged at.
+    pub(crate) fn pricing(&self) -> Arc<Pricing> {
+        self.run
+            .shared
+            .pricing
+            .clone()
+            .unwrap_or_else(|| crate::pricing::global().clone())
+    }
+
     pub(crate) fn run(&self) -> &Arc<RunState> {
         &self.run
+    }
+
+    /// Whether the caller reads the run's output as it is produced (an SSE request).
+    pub fn is_streaming(&self) -> bool {
+        self.run.stream.is_some()
+    }
+
+    /// Sends `event` to the caller now, when the caller streams the output; does nothing
+    /// otherwise. Returns `false` when the caller is gone.
+    ///
+    /// Events of `ctx.llm().stream(..)` are forwarded without this; use it for output
+    /// the body makes itself, such as progress text between two model calls.
+    pub async fn send(&self, event: StreamEvent) -> bool {
+        match &self.run.stream {
+            Some(sink) => sink.send(event).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// What the run has spent so far: tokens and dollars per model used.
+    pub fn spend(&self) -> Arc<Spend> {
+        self.run.spend().clone()
     }
 
     /// Reports tokens used so far by the run; token rate limits are reconciled with the

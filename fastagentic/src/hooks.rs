@@ -75,8 +75,13 @@ pub struct HookContext {
     pub stage: Option<Stage>,
     /// `on_rate_limit`: which limit.
     pub limit_type: Option<LimitType>,
-    /// `on_llm_end`: the tokens the call used, when the provider reported them.
+    /// `on_llm_end`: the tokens the call used, when the provider reported them;
+    /// `on_response` / `on_error`: the run's tokens over all its calls.
     pub usage: Option<Usage>,
+    /// `on_llm_end`: what the call cost in US dollars; `on_response` / `on_error`: what
+    /// the whole run cost, every model of a fallback chain included. `None` when a
+    /// usage or a price is unknown (see [`pricing`](crate::pricing)).
+    pub cost_usd: Option<rust_decimal::Decimal>,
     /// `on_response` / `on_error`: how long the run took.
     pub elapsed: Option<Duration>,
     /// The user, if known.
@@ -119,6 +124,7 @@ impl HookContext {
             stage: event.stage,
             limit_type: event.limit_type,
             usage: event.usage,
+            cost_usd: event.cost_usd,
             elapsed: event.elapsed,
             user: event.user.clone(),
             tenant: event.tenant.clone(),

@@ -33,7 +33,9 @@ pub mod error;
 pub mod hooks;
 pub mod llm;
 pub mod metrics;
+pub mod pricing;
 pub mod reliability;
+pub mod spend;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -106,4 +108,7 @@ pub mod guide {
 
     #[doc = include_str!("../../book/src/endpoints.md")]
     pub struct Endpoints;
+
+    #[doc = include_str!("../../book/src/pricing.md")]
+    pub struct Pricing;
 }

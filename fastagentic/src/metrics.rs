@@ -57,6 +57,8 @@
 //! | `fastagentic_rate_limited_total` | counter | `endpoint`, `limit_type` | Runs refused by a rate limit (`rpm` or `tpm`). |
 //! | `fastagentic_timeouts_total` | counter | `endpoint`, `stage` | Deadlines passed (`total`, `llm_call`, `stream_idle`, `tool_call`, `checkpoint`, `strategy`). |
 //! | `fastagentic_llm_tokens_total` | counter | `provider`, `model`, `kind` | Tokens of LLM calls that reported usage; `kind` is `input`, `output`, `reasoning`, `cache_read` or `cache_write`. |
+//! | `fastagentic_llm_cost_usd_total` | counter | `provider`, `model` | US dollars of LLM calls, priced from the [pricing tables](crate::pricing). |
+//! | `fastagentic_llm_unpriced_calls_total` | counter | `provider`, `model` | Answered LLM calls whose cost is unknown (no usage reported, or no price known for the model) — counted, never priced at zero. |
 //! | `fastagentic_hook_errors_total` | counter | `event` | Hooks that failed (error or panic), by event (`on_retry`, …); process-wide. |
 //!
 //! How the less obvious ones are decided:
@@ -83,6 +85,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll};
 
@@ -132,8 +135,8 @@ pub struct Metrics {
     rate_limited: Family<LimitLabels, Counter>,
     timeouts: Family<StageLabels, Counter>,
     llm_tokens: Family<TokenLabels, Counter>,
-    // `fastagentic_llm_cost_usd_total{provider,model}` goes here, beside the tokens,
-    // with the pricing tables (SPEC §5).
+    llm_cost: Family<ProviderModelLabels, Counter<f64, AtomicU64>>,
+    llm_unpriced: Family<ProviderModelLabels, Counter>,
     observed: Arc<Observed>,
 }
 
@@ -228,6 +231,18 @@ impl Metrics {
             "Tokens of LLM calls that reported usage, by kind",
             Family::clone(&llm_tokens),
         );
+        let llm_cost = Family::default();
+        registry.register(
+            "llm_cost_usd",
+            "US dollars spent on LLM calls, priced from the pricing tables",
+            Family::clone(&llm_cost),
+        );
+        let llm_unpriced = Family::default();
+        registry.register(
+            "llm_unpriced_calls",
+            "LLM calls whose cost is unknown: no usage reported, or no price for the model",
+            Family::clone(&llm_unpriced),
+        );
         let observed = Arc::new(Observed::default());
         registry.register_collector(Box::new(Arc::clone(&observed)));
         Metrics {
@@ -242,6 +257,8 @@ impl Metrics {
             rate_limited,
             timeouts,
             llm_tokens,
+            llm_cost,
+            llm_unpriced,
             observed,
         }
     }
@@ -329,7 +346,7 @@ impl Metrics {
                     })
                     .inc();
             }
-            EventKind::LlmEnd => self.record_tokens(event),
+            EventKind::LlmEnd => self.record_llm_call(event),
             // Circuit transitions are read from the breakers at scrape time; the other
             // events carry nothing §3.8 counts.
             _ => {}
@@ -378,8 +395,8 @@ impl Metrics {
         }
     }
 
-    fn record_tokens(&self, event: &PipelineEvent) {
-        let (Some(usage), Some(provider)) = (event.usage, &event.provider) else {
+    fn record_llm_call(&self, event: &PipelineEvent) {
+        let Some(provider) = &event.provider else {
             return;
         };
         // `openai/gpt-4o` and `gpt-4o` are one model: label it as the provider knows it,
@@ -389,6 +406,26 @@ impl Metrics {
             .strip_prefix(&**provider)
             .and_then(|rest| rest.strip_prefix('/'))
             .map_or_else(|| event.model.clone(), Arc::from);
+        let labels = ProviderModelLabels {
+            provider: provider.clone(),
+            model: model.clone(),
+        };
+        // A failed call reports no usage and is billed nothing: only calls that answered
+        // can be unpriced.
+        match (event.cost_usd, event.error.is_none()) {
+            (Some(cost), _) => {
+                self.llm_cost
+                    .get_or_create(&labels)
+                    .inc_by(f64::try_from(cost).unwrap_or(0.0));
+            }
+            (None, true) => {
+                self.llm_unpriced.get_or_create(&labels).inc();
+            }
+            (None, false) => {}
+        }
+        let Some(usage) = event.usage else {
+            return;
+        };
         for (kind, tokens) in [
             ("input", usage.input),
             ("output", usage.output),
@@ -610,6 +647,12 @@ struct FallbackLabels {
     endpoint: Arc<str>,
     from: Arc<str>,
     to: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderModelLabels {
+    provider: Arc<str>,
+    model: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

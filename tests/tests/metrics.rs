@@ -308,7 +308,9 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
                 cache_write: 10,
                 total: 120,
             }))
-            .push(MockReply::text("two").usage(Usage::new(50, 7))),
+            .push(MockReply::text("two").usage(Usage::new(50, 7)))
+            // A priced model: the mock answers as `gpt-4o`, $2.50 per million input tokens.
+            .push(MockReply::text("dear").usage(Usage::new(1_000_000, 0))),
     );
     let calling = build(
         &metrics,
@@ -317,10 +319,14 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
             .providers(Arc::new(Providers::new().with_shared(answering))),
         "/llm",
     );
-    for _ in 0..2 {
+    for run in 0..2 {
         calling
             .run(RequestInfo::new(), |ctx: AgentContext| async move {
-                ctx.llm().complete(Prompt::user("hi")).await
+                let reply = ctx.llm().complete(Prompt::user("hi")).await?;
+                if run == 1 {
+                    ctx.llm().with_model("mock/gpt-4o").complete("hi").await?;
+                }
+                Ok::<_, AgentError>(reply)
             })
             .await
             .unwrap();
@@ -351,9 +357,22 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
         !text.contains("# EOF"),
         "classic text format has no EOF marker"
     );
+    // `mock/small` is in no pricing table: its calls are counted as unpriced, and no
+    // dollar figure is made up for them.
     assert!(
-        !text.contains("cost"),
-        "no cost metric before the pricing tables"
+        text.lines().any(|l| l.starts_with(
+            "fastagentic_llm_unpriced_calls_total{provider=\"mock\",model=\"small\"}"
+        )),
+        "unpriced calls are counted:\n{text}"
+    );
+    assert!(
+        !text.contains("fastagentic_llm_cost_usd_total{provider=\"mock\",model=\"small\"}"),
+        "no cost for a model without a price:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "fastagentic_llm_cost_usd_total{provider=\"mock\",model=\"gpt-4o\"} 2.5"),
+        "the priced call's dollars:\n{text}"
     );
 
     let endpoint = |e: &'static str| ("endpoint", e);
@@ -469,8 +488,12 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
         ])
     );
     let tokens = |kind: &'static str| [("provider", "mock"), ("model", "small"), ("kind", kind)];
+    let small_tokens: BTreeMap<String, f64> = family(&all, "fastagentic_llm_tokens_total")
+        .into_iter()
+        .filter(|(labels, _)| labels.contains("model=\"small\""))
+        .collect();
     assert_eq!(
-        family(&all, "fastagentic_llm_tokens_total"),
+        small_tokens,
         expect(&[
             (&tokens("input"), 150.0),
             (&tokens("output"), 27.0),
@@ -501,7 +524,9 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
             "fastagentic_fallback_success_total",
             "fastagentic_fallback_triggered_total",
             "fastagentic_hook_errors_total",
+            "fastagentic_llm_cost_usd_total",
             "fastagentic_llm_tokens_total",
+            "fastagentic_llm_unpriced_calls_total",
             "fastagentic_rate_limited_total",
             "fastagentic_request_duration_seconds_bucket",
             "fastagentic_request_duration_seconds_count",

@@ -153,6 +153,12 @@ pub struct Completion {
     pub provider: Arc<str>,
     /// The provider's id for the response, if any.
     pub id: Option<String>,
+    /// What the answer cost in US dollars, from the [pricing tables](crate::pricing);
+    /// `None` when the usage or the model's price is unknown — never a made-up zero.
+    /// Filled in by [`ctx.llm()`](crate::AgentContext::llm); computed in decimal, a
+    /// JSON number when serialized.
+    #[serde(default, with = "rust_decimal::serde::float_option")]
+    pub cost_usd: Option<rust_decimal::Decimal>,
 }
 
 impl Completion {

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use rust_decimal::Decimal;
+
 use crate::reliability::pipeline::in_span;
 
 use super::completion::{Completion, Usage};
@@ -19,33 +21,61 @@ use crate::reliability::{EventKind, Stage};
 #[derive(Debug)]
 pub struct Llm<'a> {
     ctx: &'a AgentContext,
+    model: Arc<str>,
 }
 
 impl<'a> Llm<'a> {
     pub(crate) fn new(ctx: &'a AgentContext) -> Self {
-        Llm { ctx }
+        Llm {
+            ctx,
+            model: ctx.model_arc().clone(),
+        }
+    }
+
+    /// Calls `model` instead of the one the pipeline chose, within the same limits,
+    /// counting and pricing it the same way — for an endpoint whose caller names the
+    /// model. The pipeline's breakers and fallback chain still follow its own model.
+    #[must_use]
+    pub fn with_model(mut self, model: impl Into<Arc<str>>) -> Self {
+        self.model = model.into();
+        self
     }
 
     /// Asks the attempt's model for a whole answer, within the `llm_call` limit.
     pub async fn complete(&self, prompt: impl Into<Prompt>) -> Result<Completion, AgentError> {
         let prompt = self.sized(prompt.into());
         let (provider, model) = self.route()?;
-        llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
+        llm_event(
+            self.ctx,
+            &self.model,
+            EventKind::LlmStart,
+            &provider,
+            (None, None),
+            None,
+        )
+        .await;
         let span = call_span(provider.name(), model, false);
         let call = provider.complete(model, &prompt);
         let result = in_span(self.ctx.within(Stage::LlmCall, call), &span)
             .await
             .map_err(|err| self.label(err, &provider));
+        let mut result = result;
         let usage = result.as_ref().ok().and_then(|c| c.usage);
         record_call(&span, usage, result.as_ref().err());
-        if let Some(usage) = usage {
-            self.ctx.add_tokens(usage.total);
-        }
+        let cost = match &mut result {
+            Ok(completion) => {
+                let cost = settle(self.ctx, &self.model, &provider, &completion.model, usage);
+                completion.cost_usd = cost;
+                cost
+            }
+            Err(_) => None,
+        };
         llm_event(
             self.ctx,
+            &self.model,
             EventKind::LlmEnd,
             &provider,
-            usage,
+            (usage, cost),
             result.as_ref().err(),
         )
         .await;
@@ -58,7 +88,15 @@ impl<'a> Llm<'a> {
     pub async fn stream(&self, prompt: impl Into<Prompt>) -> Result<LlmStream, AgentError> {
         let prompt = self.sized(prompt.into());
         let (provider, model) = self.route()?;
-        llm_event(self.ctx, EventKind::LlmStart, &provider, None, None).await;
+        llm_event(
+            self.ctx,
+            &self.model,
+            EventKind::LlmStart,
+            &provider,
+            (None, None),
+            None,
+        )
+        .await;
         let span = call_span(provider.name(), model, true);
         let call = provider.stream(model, &prompt);
         let opened = in_span(self.ctx.within(Stage::LlmCall, call), &span).await;
@@ -67,20 +105,30 @@ impl<'a> Llm<'a> {
                 inner,
                 ctx: self.ctx.clone(),
                 provider,
+                model: self.model.clone(),
                 span,
                 ended: false,
+                cost: None,
             }),
             Err(err) => {
                 let err = self.label(err, &provider);
                 record_call(&span, None, Some(&err));
-                llm_event(self.ctx, EventKind::LlmEnd, &provider, None, Some(&err)).await;
+                llm_event(
+                    self.ctx,
+                    &self.model,
+                    EventKind::LlmEnd,
+                    &provider,
+                    (None, None),
+                    Some(&err),
+                )
+                .await;
                 Err(err)
             }
         }
     }
 
-    fn route(&self) -> Result<(Arc<dyn Provider>, &'a str), AgentError> {
-        self.ctx.providers().route(self.ctx.model())
+    fn route(&self) -> Result<(Arc<dyn Provider>, &str), AgentError> {
+        self.ctx.providers().route(&self.model)
     }
 
     /// Applies the `max_tokens` that context-overflow recovery chose.
@@ -97,7 +145,7 @@ impl<'a> Llm<'a> {
             None => err.with_provider(provider.name().to_owned()),
         };
         // Errors name the model as the pipeline does (`openai/gpt-4o`), whoever made them.
-        err.with_model(self.ctx.model_arc().clone())
+        err.with_model(self.model.clone())
     }
 }
 
@@ -107,8 +155,10 @@ pub struct LlmStream {
     inner: CompletionStream,
     ctx: AgentContext,
     provider: Arc<dyn Provider>,
+    model: Arc<str>,
     span: tracing::Span,
     ended: bool,
+    cost: Option<Decimal>,
 }
 
 impl LlmStream {
@@ -118,33 +168,42 @@ impl LlmStream {
         self.pull(true).await
     }
 
-    /// Reads the rest of the answer and returns it whole. Nothing is handed out on the
-    /// way, so a failure here carries no partial output and the pipeline may retry it.
+    /// Reads the rest of the answer and returns it whole, with its cost.
+    ///
+    /// Nothing is handed out on the way, so a failure here carries no partial output and
+    /// the pipeline may retry it — unless the caller streams the run's output
+    /// ([`AgentContext::is_streaming`]): then every event goes to the caller as it
+    /// arrives, and a failure after the first one is final.
     pub async fn collect(mut self) -> Result<Completion, AgentError> {
         while let Some(item) = self.pull(false).await {
             item?;
         }
-        Ok(self.inner.into_completion())
+        Ok(self.into_completion())
     }
 
     async fn pull(&mut self, hand_out: bool) -> Option<Result<StreamEvent, AgentError>> {
+        let sink = self.ctx.run().stream_sink();
+        // Output forwarded to the caller cannot be taken back: it counts as handed out.
+        let hand_out = hand_out || sink.is_some();
         let inner = &mut self.inner;
         let next = self
             .ctx
             .within(Stage::StreamIdle, async { Ok(inner.pull(hand_out).await) });
         let item = in_span(next, &self.span).await;
         let item = match item {
-            Ok(Some(Err(err))) => Some(Err(err.with_model(self.ctx.model_arc().clone()))),
+            Ok(Some(Err(err))) => Some(Err(err.with_model(self.model.clone()))),
             Ok(item) => item,
-            Err(timeout) => Some(Err(self
-                .inner
-                .fail(timeout)
-                .with_model(self.ctx.model_arc().clone()))),
+            Err(timeout) => Some(Err(self.inner.fail(timeout).with_model(self.model.clone()))),
         };
         match &item {
             None => self.end(None).await,
             Some(Err(err)) => self.end(Some(err)).await,
-            Some(Ok(_)) => {}
+            Some(Ok(event)) => {
+                if let Some(sink) = sink {
+                    // A caller that went away cancels the run; nothing to do here.
+                    let _ = sink.send(event.clone()).await;
+                }
+            }
         }
         item
     }
@@ -154,9 +213,12 @@ impl LlmStream {
         self.inner.so_far()
     }
 
-    /// The answer so far, once the stream has ended.
+    /// The answer so far, with its cost once the stream has ended.
     pub fn into_completion(self) -> Completion {
-        self.inner.into_completion()
+        let cost = self.cost;
+        let mut completion = self.inner.into_completion();
+        completion.cost_usd = cost;
+        completion
     }
 
     /// Counts the tokens and reports the call's end, once.
@@ -164,12 +226,20 @@ impl LlmStream {
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
-        let usage = self.inner.so_far().usage;
-        if let Some(usage) = usage {
-            self.ctx.add_tokens(usage.total);
-        }
+        let so_far = self.inner.so_far();
+        let usage = so_far.usage;
+        let cost = settle(&self.ctx, &self.model, &self.provider, &so_far.model, usage);
+        self.cost = cost;
         record_call(&self.span, usage, err);
-        llm_event(&self.ctx, EventKind::LlmEnd, &self.provider, usage, err).await;
+        llm_event(
+            &self.ctx,
+            &self.model,
+            EventKind::LlmEnd,
+            &self.provider,
+            (usage, cost),
+            err,
+        )
+        .await;
     }
 }
 
@@ -196,21 +266,52 @@ fn record_call(span: &tracing::Span, usage: Option<Usage>, err: Option<&AgentErr
     }
 }
 
+/// Counts a finished call's tokens, prices them, and records the call in the run's
+/// spend and the ledger. Returns the dollars, when usage and price are both known.
+///
+/// The price is looked up by the name the provider answered as (often a dated
+/// snapshot), else by the model the pipeline chose.
+fn settle(
+    ctx: &AgentContext,
+    model: &Arc<str>,
+    provider: &Arc<dyn Provider>,
+    answered_as: &str,
+    usage: Option<Usage>,
+) -> Option<Decimal> {
+    let cost = usage.and_then(|usage| {
+        ctx.add_tokens(usage.total);
+        let priced_as = if answered_as.is_empty() {
+            model
+        } else {
+            answered_as
+        };
+        ctx.pricing()
+            .cost(priced_as, &usage)
+            .ok()
+            .map(|cost| cost.total)
+    });
+    let provider: Arc<str> = Arc::from(provider.name());
+    ctx.run().record_call(model, &provider, usage, cost);
+    cost
+}
+
 /// Reports an LLM call starting or ending to the run's listeners, if it has any.
 async fn llm_event(
     ctx: &AgentContext,
+    model: &Arc<str>,
     kind: EventKind,
     provider: &Arc<dyn Provider>,
-    usage: Option<Usage>,
+    (usage, cost_usd): (Option<Usage>, Option<Decimal>),
     err: Option<&AgentError>,
 ) {
     let run = ctx.run();
-    let Some(mut event) = run.event(kind, ctx.model_arc()) else {
+    let Some(mut event) = run.event(kind, model) else {
         return;
     };
     event.attempt = ctx.attempt();
     event.provider = Some(provider.name().into());
     event.usage = usage;
+    event.cost_usd = cost_usd;
     event.error = err.cloned();
     Box::pin(run.emit(&mut event)).await;
 }

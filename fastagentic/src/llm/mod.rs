@@ -30,7 +30,7 @@ pub use self::openai::OpenAi;
 pub use self::prompt::{Message, Prompt, Role, ToolSpec};
 pub use self::provider::{BoxFuture, Provider};
 pub use self::providers::{Providers, default_providers};
-pub use self::stream::{CompletionStream, StreamEvent};
+pub use self::stream::{CompletionStream, StreamEvent, StreamSink};
 
 /// A set, non-empty environment variable.
 fn env_var(name: &str) -> Option<String> {

@@ -59,6 +59,11 @@ impl StreamEvent {
     }
 }
 
+/// Where a run forwards its output while it runs (see
+/// [`RequestInfo::stream_to`](crate::reliability::RequestInfo::stream_to)). Bounded, so a
+/// slow reader slows the producer instead of piling events up in memory.
+pub type StreamSink = tokio::sync::mpsc::Sender<StreamEvent>;
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, AgentError>> + Send>>;
 
 /// A streamed answer.

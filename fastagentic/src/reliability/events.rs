@@ -177,6 +177,8 @@ pub struct PipelineEvent {
     pub elapsed: Option<Duration>,
     /// For `LlmEnd`: the tokens the call used, when the provider reported them.
     pub usage: Option<Usage>,
+    /// What an LLM call cost in US dollars (`LlmEnd`), when its usage and price are known.
+    pub cost_usd: Option<rust_decimal::Decimal>,
     /// For `LlmStart` and `LlmEnd`: the provider called.
     pub provider: Option<Arc<str>>,
     /// What the listeners want changed (read after `Retry` events).
@@ -206,6 +208,7 @@ impl PipelineEvent {
             tenant: run.tenant.clone(),
             elapsed: None,
             usage: None,
+            cost_usd: None,
             provider: None,
             steer: Steering::default(),
             run: Some(run.clone()),
@@ -232,6 +235,7 @@ impl PipelineEvent {
             tenant: None,
             elapsed: None,
             usage: None,
+            cost_usd: None,
             provider: None,
             steer: Steering::default(),
             run: None,

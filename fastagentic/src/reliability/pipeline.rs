@@ -29,7 +29,9 @@ use super::retry_budget::RetryBudget;
 use super::timeout::{OnTimeout, Stage, TimeoutPolicy, deadline_after, timeout_error};
 use crate::context::{AgentContext, RunShared, RunState};
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
-use crate::llm::Providers;
+use crate::llm::{Providers, StreamSink};
+use crate::pricing::Pricing;
+use crate::spend::Spend;
 
 /// Who is calling and with what, for one run.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +40,8 @@ pub struct RequestInfo {
     tenant: Option<Arc<str>>,
     estimated_tokens: Option<u32>,
     cancel: Option<CancellationToken>,
+    stream: Option<StreamSink>,
+    spend: Option<Arc<Spend>>,
 }
 
 impl RequestInfo {
@@ -64,6 +68,27 @@ impl RequestInfo {
     #[must_use]
     pub fn estimated_tokens(mut self, tokens: u32) -> Self {
         self.estimated_tokens = Some(tokens);
+        self
+    }
+
+    /// Forwards the run's output to `sink` as it is produced: every event of every
+    /// [`ctx.llm().stream(..)`](crate::llm::Llm::stream) the body reads, and whatever it
+    /// sends with [`AgentContext::send`]. The server uses this to answer
+    /// `text/event-stream`.
+    ///
+    /// Output that reached the sink cannot be taken back, so a stream that fails after
+    /// it forwarded something is not retried: its error carries the partial output.
+    #[must_use]
+    pub fn stream_to(mut self, sink: StreamSink) -> Self {
+        self.stream = Some(sink);
+        self
+    }
+
+    /// Records what the run spends (tokens and dollars, per model) into `spend`, for the
+    /// caller to read once the run is over.
+    #[must_use]
+    pub fn spend(mut self, spend: Arc<Spend>) -> Self {
+        self.spend = Some(spend);
         self
     }
 
@@ -98,6 +123,7 @@ pub struct PipelineBuilder {
     fallback: Option<FallbackChain>,
     sinks: Vec<Arc<dyn EventSink>>,
     providers: Option<Arc<Providers>>,
+    pricing: Option<Arc<Pricing>>,
     durable: bool,
 }
 
@@ -191,6 +217,16 @@ impl PipelineBuilder {
         self
     }
 
+    /// The prices the pipeline's LLM calls are charged at; [`pricing::global`] (the
+    /// shipped tables, or `FASTAGENTIC_PRICING_DIR`) unless set.
+    ///
+    /// [`pricing::global`]: crate::pricing::global
+    #[must_use]
+    pub fn pricing(mut self, pricing: Arc<Pricing>) -> Self {
+        self.pricing = Some(pricing);
+        self
+    }
+
     /// Marks the endpoint durable. Durable runs do not exist yet, so this is refused at
     /// build time with a clear error.
     #[must_use]
@@ -236,6 +272,7 @@ impl PipelineBuilder {
             endpoint: endpoint.clone(),
             timeouts: timeout.clone(),
             providers: self.providers,
+            pricing: self.pricing,
             sinks: self.sinks.into(),
             max_attempts: retry.max_attempts(),
         });
@@ -413,13 +450,16 @@ impl Pipeline {
         let start = Instant::now();
         let total = self.timeout.limit(Stage::Total);
         let deadline = deadline_after(start, total);
-        let run = Arc::new(RunState::new(
-            self.shared.clone(),
-            start,
-            deadline,
-            request.user.clone(),
-            request.tenant.clone(),
-        ));
+        let run = Arc::new(
+            RunState::new(
+                self.shared.clone(),
+                start,
+                deadline,
+                request.user.clone(),
+                request.tenant.clone(),
+            )
+            .with_output(request.stream.clone(), request.spend.clone()),
+        );
         let span = tracing::info_span!(
             "fastagentic.request",
             endpoint = %self.endpoint,
@@ -456,6 +496,11 @@ impl Pipeline {
         if let Some(mut event) = self.event(kind, run, &model) {
             event.error = result.as_ref().err().cloned();
             event.elapsed = Some(run.started.elapsed());
+            let spend = run.spend();
+            if spend.calls() > 0 {
+                event.usage = spend.usage();
+                event.cost_usd = spend.cost_usd();
+            }
             self.emit(&mut event).await;
         }
     }

@@ -1,0 +1,249 @@
+//! What runs spent: tokens and dollars per run, and running totals per endpoint, model,
+//! user and tenant.
+//!
+//! Every call made through [`ctx.llm()`](crate::AgentContext::llm) is priced (see
+//! [`pricing`](crate::pricing)) and recorded twice: in its run's [`Spend`], which says
+//! what each model of a fallback chain cost that one request, and in the process-wide
+//! [`ledger`], which keeps the totals.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use dashmap::DashMap;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::llm::Usage;
+
+/// What one model cost within one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ModelSpend {
+    /// The model as the pipeline named it (`gpt-4o`, `mock/fast`).
+    pub model: Arc<str>,
+    /// The provider that answered.
+    pub provider: Arc<str>,
+    /// Calls made to it.
+    pub calls: u32,
+    /// Tokens, summed over the calls that reported usage; `None` if none did.
+    pub usage: Option<Usage>,
+    /// Dollars, summed over the calls that could be priced (a JSON number when
+    /// serialized; summed in decimal).
+    #[serde(with = "rust_decimal::serde::float")]
+    pub cost_usd: Decimal,
+    /// Calls whose cost is unknown: no usage arrived, or no price is known for the model.
+    pub unpriced_calls: u32,
+}
+
+/// One run's spending, model by model, in the order the models were first used.
+///
+/// A run that fell back from `gpt-4o` to `claude-sonnet-4-5` lists both, so the cost of
+/// the fallback is visible next to what the primary had already burnt. The server puts
+/// the totals in response headers and in the `usage` event of a stream; a body reads
+/// them with [`AgentContext::spend`](crate::AgentContext::spend).
+#[derive(Debug, Default)]
+pub struct Spend {
+    // Per run, touched once per LLM call: a plain mutex is uncontended here.
+    models: Mutex<Vec<ModelSpend>>,
+}
+
+impl Spend {
+    /// An empty record.
+    pub fn new() -> Self {
+        Spend::default()
+    }
+
+    /// Each model used, with what it cost.
+    pub fn by_model(&self) -> Vec<ModelSpend> {
+        self.lock().clone()
+    }
+
+    /// Tokens over all calls; `None` when no call reported usage.
+    pub fn usage(&self) -> Option<Usage> {
+        self.lock()
+            .iter()
+            .filter_map(|m| m.usage)
+            .reduce(|a, b| a + b)
+    }
+
+    /// Dollars over all calls, or `None` when any call's cost is unknown (no usage, or
+    /// no price for its model): a partial sum would understate the bill.
+    pub fn cost_usd(&self) -> Option<Decimal> {
+        let models = self.lock();
+        if models.iter().any(|m| m.unpriced_calls > 0) {
+            return None;
+        }
+        Some(models.iter().map(|m| m.cost_usd).sum())
+    }
+
+    /// Dollars over the calls that could be priced, whatever the others cost.
+    pub fn priced_usd(&self) -> Decimal {
+        self.lock().iter().map(|m| m.cost_usd).sum()
+    }
+
+    /// Calls made, over all models.
+    pub fn calls(&self) -> u32 {
+        self.lock().iter().map(|m| m.calls).sum()
+    }
+
+    pub(crate) fn record(&self, call: &CallRecord<'_>) {
+        let mut models = self.lock();
+        let index = match models
+            .iter()
+            .position(|m| m.model == *call.model && m.provider == *call.provider)
+        {
+            Some(index) => index,
+            None => {
+                models.push(ModelSpend {
+                    model: call.model.clone(),
+                    provider: call.provider.clone(),
+                    ..ModelSpend::default()
+                });
+                models.len() - 1
+            }
+        };
+        let entry = &mut models[index];
+        entry.calls += 1;
+        if let Some(usage) = call.usage {
+            entry.usage = Some(entry.usage.map_or(usage, |u| u + usage));
+        }
+        match call.cost_usd {
+            Some(cost) => entry.cost_usd += cost,
+            None => entry.unpriced_calls += 1,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ModelSpend>> {
+        // A panic while holding this lock cannot leave the list half-updated in a way
+        // that matters for accounting, so a poisoned lock is still read.
+        self.models
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One priced LLM call, as the handle reports it.
+pub(crate) struct CallRecord<'a> {
+    pub(crate) endpoint: &'a str,
+    pub(crate) model: &'a Arc<str>,
+    pub(crate) provider: &'a Arc<str>,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) tenant: Option<&'a str>,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) cost_usd: Option<Decimal>,
+}
+
+/// Running totals for one endpoint, model, user or tenant.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Totals {
+    /// LLM calls made.
+    pub calls: u64,
+    /// Tokens reported, all kinds (`Usage::total`).
+    pub tokens: u64,
+    /// Dollars, over the calls that could be priced.
+    #[serde(with = "rust_decimal::serde::float")]
+    pub cost_usd: Decimal,
+    /// Calls whose cost is unknown.
+    pub unpriced_calls: u64,
+}
+
+impl Totals {
+    fn add(&mut self, call: &CallRecord<'_>) {
+        self.calls += 1;
+        self.tokens += call.usage.map_or(0, |u| u.total);
+        match call.cost_usd {
+            Some(cost) => self.cost_usd += cost,
+            None => self.unpriced_calls += 1,
+        }
+    }
+}
+
+/// Which totals a ledger row belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Dimension {
+    Endpoint,
+    Model,
+    User,
+    Tenant,
+}
+
+/// Process-wide spending totals, sharded so concurrent runs rarely meet on a lock.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    rows: DashMap<(Dimension, Arc<str>), Totals, foldhash::fast::RandomState>,
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Ledger::default()
+    }
+
+    /// Totals per endpoint path, sorted by path.
+    pub fn by_endpoint(&self) -> Vec<(String, Totals)> {
+        self.rows_of(Dimension::Endpoint)
+    }
+
+    /// Totals per model (as the pipeline named it), sorted by name.
+    pub fn by_model(&self) -> Vec<(String, Totals)> {
+        self.rows_of(Dimension::Model)
+    }
+
+    /// Totals per user, for requests that named one.
+    pub fn by_user(&self) -> Vec<(String, Totals)> {
+        self.rows_of(Dimension::User)
+    }
+
+    /// Totals per tenant, for requests that named one.
+    pub fn by_tenant(&self) -> Vec<(String, Totals)> {
+        self.rows_of(Dimension::Tenant)
+    }
+
+    /// Totals over everything recorded.
+    pub fn total(&self) -> Totals {
+        self.rows
+            .iter()
+            .filter(|row| row.key().0 == Dimension::Model)
+            .fold(Totals::default(), |mut sum, row| {
+                sum.calls += row.calls;
+                sum.tokens += row.tokens;
+                sum.cost_usd += row.cost_usd;
+                sum.unpriced_calls += row.unpriced_calls;
+                sum
+            })
+    }
+
+    pub(crate) fn record(&self, call: &CallRecord<'_>) {
+        let keys = [
+            (Dimension::Endpoint, Some(call.endpoint)),
+            (Dimension::Model, Some(&**call.model)),
+            (Dimension::User, call.user),
+            (Dimension::Tenant, call.tenant),
+        ];
+        for (dimension, key) in keys {
+            if let Some(key) = key.filter(|k| !k.is_empty()) {
+                self.rows
+                    .entry((dimension, Arc::from(key)))
+                    .or_default()
+                    .add(call);
+            }
+        }
+    }
+
+    fn rows_of(&self, dimension: Dimension) -> Vec<(String, Totals)> {
+        let mut rows: Vec<(String, Totals)> = self
+            .rows
+            .iter()
+            .filter(|row| row.key().0 == dimension)
+            .map(|row| (row.key().1.to_string(), row.value().clone()))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    }
+}
+
+/// The ledger every pipeline records into.
+pub fn ledger() -> &'static Ledger {
+    static LEDGER: OnceLock<Ledger> = OnceLock::new();
+    LEDGER.get_or_init(Ledger::new)
+}
