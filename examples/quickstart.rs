@@ -1,97 +1,195 @@
-//! The quickstart: a flaky "model" behind the full pipeline.
+//! The quickstart: an agent server with two endpoints, ready in one command.
 //!
-//! The HTTP server arrives with the serving work; until then this example drives the
-//! pipeline in-process, calling a scripted mock model through `ctx.llm()`. The primary
-//! model fails twice with a 503, then the pipeline retries it; a second request meets a
-//! rate limit from the provider and falls back to a smaller model. Every event the
-//! pipeline emits is printed as it happens.
+//! ```text
+//! cargo run --example quickstart
+//! ```
 //!
-//! Run it with `cargo run --example quickstart`.
+//! - `POST /chat` takes `{"model"?, "prompt", "stream"?, "max_tokens"?}` and answers
+//!   `{"text", "model", "provider", "finish_reason", "usage", "cost_usd"}`, or a
+//!   `text/event-stream` of deltas when `"stream": true`.
+//! - `POST /analyze` takes `{"text"}` and runs behind every policy: a rate limit, a total
+//!   timeout, a circuit breaker, retries and a fallback chain.
+//!
+//! With no API key set it answers from the built-in mock provider (models named
+//! `mock/...`), so it works offline. Set `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or
+//! `GEMINI_API_KEY` (and `*_BASE_URL` for a gateway) to use a real provider; `PORT`
+//! chooses the port (default 8000).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use fastagentic::llm::{MockProvider, MockReply, Providers};
+use fastagentic::App;
+use fastagentic::llm::{Completion, Usage};
 use fastagentic::prelude::*;
-use fastagentic::reliability::PipelineEvent;
 
-fn print_event(event: &mut PipelineEvent) {
-    let delay = event
-        .next_delay
-        .map(|d| format!(", next try in {} ms", d.as_millis()))
-        .unwrap_or_default();
-    let to = event
-        .fallback_to
-        .as_deref()
-        .map(|m| format!(" -> {m}"))
-        .unwrap_or_default();
-    let error = event
-        .error
-        .as_ref()
-        .map(|e| format!(" [{}]", e.class()))
-        .unwrap_or_default();
-    println!(
-        "  event {:<16} model {}{to} attempt {}{delay}{error}",
-        event.kind.hook_name(),
-        event.model,
-        event.attempt
-    );
+/// The model used when a request names none: the first provider with a key, else the
+/// mock.
+fn default_model() -> &'static str {
+    if has_key("OPENAI_API_KEY") {
+        "gpt-4o-mini"
+    } else if has_key("ANTHROPIC_API_KEY") {
+        "claude-haiku-4-5"
+    } else if has_key("GEMINI_API_KEY") {
+        "gemini-2.5-flash"
+    } else {
+        "mock/gpt-4o-mini"
+    }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let builder = Pipeline::builder()
-        .endpoint("/analyze")
-        .rate_limit(RateLimitPolicy::builder().requests_per_minute(50).build()?)
-        .timeout(
-            TimeoutPolicy::builder()
-                .total(Duration::from_secs(10))
-                .build()?,
-        )
-        .circuit_breaker(CircuitBreakerPolicy::default())
-        .retry(
-            RetryPolicy::builder()
-                .max_attempts(3)
-                .initial_delay(Duration::from_millis(50))
-                .build()?,
-        )
-        .fallback(
-            FallbackChain::builder("mock/large")
-                .then(
-                    "mock/small",
-                    ClassSet::of(&[ErrorClass::RateLimit, ErrorClass::Timeout]),
-                )
-                .build()?,
-        )
-        .event_sink(Arc::new(print_event));
+fn has_key(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| !v.is_empty())
+}
 
-    // A scripted model: two 503s, an answer, then a 429 asking for 90 s, then an answer.
-    let mock = Arc::new(
-        MockProvider::new()
-            .push_n(MockReply::overloaded(), 2)
-            .push(MockReply::text("Paris is the capital of France."))
-            .push(MockReply::rate_limited(Duration::from_secs(90)))
-            .push(MockReply::text("Paris.")),
-    );
-    let pipeline = builder
-        .providers(Arc::new(Providers::new().with_shared(mock)))
-        .build()?;
-    let ask = |ctx: AgentContext| async move {
-        ctx.llm()
-            .complete(Prompt::user("What is the capital of France?"))
-            .await
-    };
+#[derive(Clone, Deserialize)]
+struct ChatRequest {
+    /// `gpt-4o`, `claude-sonnet-4-5`, `gemini-2.5-flash`, `mock/anything`, ...
+    #[serde(default)]
+    model: Option<String>,
+    prompt: String,
+    /// Read by the server: `true` answers with server-sent events.
+    #[serde(default)]
+    #[allow(dead_code)]
+    stream: bool,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+}
 
-    for request in 1..=2 {
-        println!("request {request}:");
-        let answer = pipeline
-            .run(RequestInfo::new().user("demo-user"), ask)
-            .await?;
-        println!(
-            "  => {} (from {}/{})",
-            answer.text, answer.provider, answer.model
-        );
+#[derive(Serialize)]
+struct ChatResponse {
+    text: String,
+    model: String,
+    provider: String,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    cost_usd: Option<f64>,
+}
+
+impl From<Completion> for ChatResponse {
+    fn from(reply: Completion) -> Self {
+        ChatResponse {
+            finish_reason: reply
+                .finish_reason
+                .as_ref()
+                .and_then(|reason| serde_json::to_value(reason).ok())
+                .and_then(|value| value.as_str().map(str::to_owned)),
+            usage: reply.usage,
+            cost_usd: reply.cost_usd.and_then(|cost| cost.try_into().ok()),
+            text: reply.text,
+            model: reply.model,
+            provider: reply.provider.to_string(),
+        }
     }
-    println!("(a Retry-After of 90 s is above the 60 s cap, so request 2 fell back at once)");
-    Ok(())
+}
+
+/// Asks the model the request names (or the default one) and answers with its reply,
+/// usage and cost.
+#[agent_endpoint(
+    path = "/chat",
+    retry(max_attempts = 3, initial_delay_ms = 250, max_delay_ms = 5_000),
+    timeout(total_ms = 120_000, llm_call_ms = 60_000)
+)]
+async fn chat(ctx: AgentContext, request: ChatRequest) -> Result<ChatResponse, AgentError> {
+    let model = request.model.unwrap_or_else(|| default_model().to_owned());
+    let mut prompt = Prompt::user(&request.prompt);
+    if let Some(limit) = request.max_tokens {
+        prompt = prompt.max_tokens(limit);
+    }
+    let llm = ctx.llm().with_model(model);
+    // A streaming request gets the deltas as they arrive; `collect` still returns the
+    // whole answer, which becomes the stream's final `done` event.
+    let reply = if ctx.is_streaming() {
+        llm.stream(prompt).await?.collect().await?
+    } else {
+        llm.complete(prompt).await?
+    };
+    Ok(reply.into())
+}
+
+#[derive(Clone, Deserialize)]
+struct Document {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Analysis {
+    analysis: String,
+    model: String,
+    cost_usd: Option<f64>,
+}
+
+/// The fallback chain of `/analyze`: a large model, then a small one when the large one
+/// is rate limited, times out or is down. Computed at start-up so it follows the keys
+/// that are set.
+fn analysis_chain() -> Result<FallbackChain, fastagentic::reliability::PolicyError> {
+    let (large, small) = match default_model() {
+        "gpt-4o-mini" => ("gpt-4o", "gpt-4o-mini"),
+        "claude-haiku-4-5" => ("claude-sonnet-4-5", "claude-haiku-4-5"),
+        "gemini-2.5-flash" => ("gemini-2.5-pro", "gemini-2.5-flash"),
+        _ => ("mock/gpt-4o", "mock/gpt-4o-mini"),
+    };
+    FallbackChain::builder(large)
+        .then(
+            small,
+            ClassSet::of(&[
+                ErrorClass::RateLimit,
+                ErrorClass::Timeout,
+                ErrorClass::ServerError,
+                ErrorClass::Overloaded,
+                ErrorClass::CircuitOpen,
+            ]),
+        )
+        .build()
+}
+
+/// Summarizes a document, behind every policy fastagentic has.
+#[agent_endpoint(
+    path = "/analyze",
+    rate_limit(requests_per_minute = 60, per_user_rpm = 20),
+    timeout(total_ms = 60_000, llm_call_ms = 20_000),
+    circuit_breaker(failure_threshold = 5, failure_window_ms = 60_000, reset_timeout_ms = 30_000),
+    retry(max_attempts = 3, backoff = "exponential", initial_delay_ms = 500,
+          max_delay_ms = 10_000, jitter = true,
+          retry_on = ["rate_limit", "timeout", "server_error", "overloaded"]),
+    fallback = analysis_chain(),
+)]
+async fn analyze(ctx: AgentContext, doc: Document) -> Result<Analysis, AgentError> {
+    let prompt = Prompt::user(&doc.text).system("Summarize the user's text in two sentences.");
+    let reply = ctx.llm().complete(prompt).await?;
+    Ok(Analysis {
+        analysis: reply.text,
+        model: ctx.model().to_owned(),
+        cost_usd: reply.cost_usd.and_then(|cost| cost.try_into().ok()),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), fastagentic::Error> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().unwrap_or_else(|_| {
+            eprintln!("PORT={port:?} is not a port number; using 8000");
+            8000
+        }),
+        Err(_) => 8000,
+    };
+    let model = default_model();
+    if model.starts_with("mock/") {
+        println!(
+            "No provider key set (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY): \
+             answering from the built-in mock provider (models `mock/...`)."
+        );
+    } else {
+        println!("Default model: {model}");
+    }
+    println!("fastagentic quickstart on http://127.0.0.1:{port}  (Ctrl-C stops it)");
+    println!("Try:");
+    println!(
+        "  curl -s http://127.0.0.1:{port}/chat -H 'content-type: application/json' \
+         -d '{{\"prompt\": \"What is a circuit breaker?\"}}'"
+    );
+    println!(
+        "  curl -N http://127.0.0.1:{port}/chat -H 'content-type: application/json' \
+         -d '{{\"prompt\": \"Stream me a haiku\", \"stream\": true}}'"
+    );
+    println!("  curl -s http://127.0.0.1:{port}/endpoints");
+    App::new("fastagentic quickstart")
+        .version(env!("CARGO_PKG_VERSION"))
+        .serve(format!("0.0.0.0:{port}"))
+        .await
 }

@@ -35,6 +35,8 @@ pub mod llm;
 pub mod metrics;
 pub mod pricing;
 pub mod reliability;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod spend;
 
 #[doc(hidden)]
@@ -44,6 +46,8 @@ pub mod __private;
 pub use crate::context::AgentContext;
 pub use crate::endpoint::{Endpoint, endpoints};
 pub use crate::error::{AgentError, ClassSet, ErrorClass};
+#[cfg(feature = "server")]
+pub use crate::server::{App, ServeError as Error};
 
 pub use fastagentic_macros::{agent_endpoint, hook};
 
@@ -57,6 +61,8 @@ pub mod prelude {
         Backoff, CircuitBreakerPolicy, FallbackChain, OnLimit, OnTimeout, Pipeline,
         RateLimitPolicy, RequestInfo, RetryPolicy, StrategyFallback, TimeoutPolicy,
     };
+    #[cfg(feature = "server")]
+    pub use crate::server::App;
     pub use fastagentic_macros::{agent_endpoint, hook};
     pub use serde::{Deserialize, Serialize};
 }
@@ -111,4 +117,13 @@ pub mod guide {
 
     #[doc = include_str!("../../book/src/pricing.md")]
     pub struct Pricing;
+
+    #[doc = include_str!("../../book/src/quickstart.md")]
+    pub struct Quickstart;
+
+    #[doc = include_str!("../../book/src/serving.md")]
+    pub struct Serving;
+
+    #[doc = include_str!("../../book/src/configuration.md")]
+    pub struct Configuration;
 }

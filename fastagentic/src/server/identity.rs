@@ -1,0 +1,187 @@
+//! Who is calling: the user and tenant of a request, for per-user and per-tenant limits
+//! and for `ctx.user()` / `ctx.tenant()` in the body.
+//!
+//! - The user comes from the `X-User-Id` header (the name is configurable with
+//!   [`App::identity_headers`](super::App::identity_headers)).
+//! - The tenant comes from the API key when [API keys](super::App::api_key) are
+//!   configured and the request presents one (`Authorization: Bearer <key>` or
+//!   `X-Api-Key: <key>`), else from the `X-Tenant-Id` header. A tenant given by a key
+//!   cannot be overridden by the header.
+//! - A key that is not in the map is refused with 401 `auth_error`; a request without a
+//!   key is refused the same way only when [`App::require_api_key`](super::App::require_api_key)
+//!   is on.
+//!
+//! Values longer than 256 bytes, or not visible ASCII/UTF-8, are refused with 400.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::Response;
+
+use super::status::plain_error;
+use crate::error::ErrorClass;
+
+/// The longest user or tenant id accepted.
+const MAX_ID_LEN: usize = 256;
+
+/// How requests are identified (see the [module](self) docs).
+#[derive(Clone)]
+pub(crate) struct IdentityConfig {
+    pub(crate) user_header: HeaderName,
+    pub(crate) tenant_header: HeaderName,
+    pub(crate) api_keys: HashMap<String, Arc<str>>,
+    pub(crate) require_api_key: bool,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            user_header: HeaderName::from_static("x-user-id"),
+            tenant_header: HeaderName::from_static("x-tenant-id"),
+            api_keys: HashMap::new(),
+            require_api_key: false,
+        }
+    }
+}
+
+impl fmt::Debug for IdentityConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Keys are secrets: only their count is shown.
+        f.debug_struct("IdentityConfig")
+            .field("user_header", &self.user_header)
+            .field("tenant_header", &self.tenant_header)
+            .field("api_keys", &self.api_keys.len())
+            .field("require_api_key", &self.require_api_key)
+            .finish()
+    }
+}
+
+/// The caller of one request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub(crate) user: Option<Arc<str>>,
+    pub(crate) tenant: Option<Arc<str>>,
+}
+
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+impl IdentityConfig {
+    /// The caller of a request with `headers`, or the response refusing it.
+    #[allow(clippy::result_large_err)] // the error is the response itself, built once
+    pub(crate) fn resolve(&self, headers: &HeaderMap) -> Result<Caller, Response> {
+        let user = read_id(headers, &self.user_header)?;
+        let mut tenant = read_id(headers, &self.tenant_header)?;
+        if !self.api_keys.is_empty() {
+            match presented_key(headers) {
+                Some(key) => match self.api_keys.get(key) {
+                    Some(owner) => tenant = Some(owner.clone()),
+                    None => {
+                        return Err(plain_error(
+                            StatusCode::UNAUTHORIZED,
+                            ErrorClass::AuthError,
+                            "the API key is not valid",
+                        ));
+                    }
+                },
+                None if self.require_api_key => {
+                    return Err(plain_error(
+                        StatusCode::UNAUTHORIZED,
+                        ErrorClass::AuthError,
+                        "an API key is required: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
+                    ));
+                }
+                None => {}
+            }
+        }
+        Ok(Caller { user, tenant })
+    }
+}
+
+/// The API key of the request, if it presents one.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION)
+        && let Ok(text) = value.to_str()
+        && let Some((scheme, key)) = text.trim().split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+    {
+        return Some(key.trim());
+    }
+    headers
+        .get(X_API_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+#[allow(clippy::result_large_err)]
+fn read_id(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Arc<str>>, Response> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    let refuse = |why: &str| {
+        plain_error(
+            StatusCode::BAD_REQUEST,
+            ErrorClass::InvalidInput,
+            format!("the `{name}` header {why}"),
+        )
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| refuse("is not visible ASCII"))?
+        .trim();
+    if text.len() > MAX_ID_LEN {
+        return Err(refuse("is longer than 256 bytes"));
+    }
+    Ok((!text.is_empty()).then(|| Arc::from(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn headers_and_keys() {
+        let mut config = IdentityConfig::default();
+        let caller = config
+            .resolve(&headers(&[("x-user-id", "ann"), ("x-tenant-id", "acme")]))
+            .ok();
+        assert_eq!(
+            caller,
+            Some(Caller {
+                user: Some("ann".into()),
+                tenant: Some("acme".into())
+            })
+        );
+        config.api_keys.insert("k1".into(), "globex".into());
+        let caller = config
+            .resolve(&headers(&[
+                ("authorization", "Bearer k1"),
+                ("x-tenant-id", "acme"),
+            ]))
+            .ok();
+        assert_eq!(caller.and_then(|c| c.tenant), Some("globex".into()));
+        let caller = config.resolve(&headers(&[("x-api-key", "k1")])).ok();
+        assert_eq!(caller.and_then(|c| c.tenant), Some("globex".into()));
+        let refused = config.resolve(&headers(&[("x-api-key", "nope")]));
+        assert_eq!(
+            refused.err().map(|r| r.status()),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+        assert!(config.resolve(&HeaderMap::new()).is_ok());
+        config.require_api_key = true;
+        assert!(config.resolve(&HeaderMap::new()).is_err());
+    }
+}

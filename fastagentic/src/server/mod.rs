@@ -1,0 +1,525 @@
+//! Serving endpoints over HTTP: [`App`] (feature `server`, on by default), on axum.
+//!
+//! ```no_run
+//! use fastagentic::prelude::*;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), fastagentic::Error> {
+//!     App::new("My Agent").serve("127.0.0.1:8000").await // every #[agent_endpoint]
+//! }
+//! ```
+//!
+//! # The HTTP surface
+//!
+//! | Request | Answer |
+//! |---|---|
+//! | `POST {path}` of an endpoint | the input as JSON in, the output as JSON out (200), or `text/event-stream` (see [`sse`]) |
+//! | `GET /health` | `{"status": "ok", "title", "version"}` |
+//! | `GET /metrics` | the Prometheus text of [`metrics::global`](crate::metrics::global) |
+//! | `GET /endpoints` | `{"title", "version", "endpoints": [{"path", "name", "description", "model", "stream", "policies", "breakers"}]}` |
+//! | a body that is not JSON | 400 `invalid_input` |
+//! | JSON of the wrong shape | 422 `invalid_input`, the message naming the field |
+//! | a body over the limit (default 1 MiB, [`App::body_limit`]) | 413 `request_too_large` |
+//! | an unknown path | 404 `not_found` |
+//! | a wrong method | 405 `invalid_input`, with `Allow` |
+//!
+//! A failed run is answered with the status of its class (the table is in [`status`]) and
+//! the body `{"error": {"class", "message", ...}}`. Endpoints with rate limits (their own
+//! or the app's) add `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`
+//! (seconds) to every answer, success included; a 429 and a 503 carry `Retry-After`
+//! (seconds, rounded up). Every answer carries `x-request-id`: the client's, or a new one.
+//! An empty body is read as `null`, which an endpoint without input accepts. The
+//! `Content-Type` of the request is not checked (so `curl -d` works).
+//!
+//! The caller's identity (user, tenant) comes from headers or API keys: see [`identity`].
+//! A client that disconnects cancels its run: sleeps and LLM calls stop at once.
+//!
+//! # Shutdown
+//!
+//! [`App::serve`] stops on SIGINT or SIGTERM: it stops accepting connections, lets the
+//! requests in flight finish for up to [`App::shutdown_timeout`] (30 s by default), then
+//! cancels the runs still going (they answer 503 `cancelled`). `on_startup` hooks run
+//! before the first connection is accepted, `on_shutdown` hooks after the drain.
+
+pub mod cost;
+pub mod identity;
+mod request_id;
+mod route;
+mod router;
+pub mod shutdown;
+pub mod sse;
+pub mod status;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio_util::sync::CancellationToken;
+
+pub use self::request_id::X_REQUEST_ID;
+pub use self::route::Route;
+pub use self::status::{error_body, error_response, status_for};
+
+use self::identity::IdentityConfig;
+use self::route::Served;
+use self::router::{EndpointState, Shared};
+use crate::endpoint::{DuplicatePath, Endpoint};
+use crate::hooks::{Hook, Hooks};
+use crate::llm::Providers;
+use crate::reliability::{
+    BreakerRegistry, EventKind, FallbackChain, LimitScope, PipelineEvent, PolicyError,
+    RateLimitPolicy, RateLimiter,
+};
+
+/// Paths the app answers itself.
+const RESERVED: [&str; 3] = ["/health", "/metrics", "/endpoints"];
+
+/// Why the app could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Two endpoints claim one path.
+    #[error(transparent)]
+    DuplicatePath(#[from] DuplicatePath),
+    /// An endpoint's policies cannot work as configured.
+    #[error("endpoint `{path}` ({origin}) has invalid policies: {source}")]
+    Policies {
+        /// The endpoint's path.
+        path: String,
+        /// The annotated fn's Rust path, or the route.
+        origin: String,
+        /// What is wrong.
+        #[source]
+        source: PolicyError,
+    },
+    /// An endpoint's path cannot be served.
+    #[error("endpoint `{path}` ({origin}) cannot be served: {reason}")]
+    InvalidPath {
+        /// The path.
+        path: String,
+        /// The annotated fn's Rust path, or the route.
+        origin: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Accepting connections failed.
+    #[error("the server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// An HTTP server for agent endpoints.
+///
+/// [`App::new`] serves every `#[agent_endpoint]` in the program; [`App::route`] adds
+/// endpoints written in code. Each endpoint runs in a pipeline of its own policies, built
+/// with the app's [providers](App::providers), [global fallback chain](App::fallback),
+/// [global rate limit](App::rate_limit), [hooks](App::hook) (plus every `#[hook]`) and the
+/// global metrics. These pipelines are the app's: an endpoint called directly
+/// (`analyze(ctx, q).await`) runs in its own pipeline, with its own limiter and breakers.
+///
+/// Mount it in an existing axum application with [`App::router`], or serve it with
+/// [`App::serve`] / [`App::serve_with`]. See the [module docs](self) for the HTTP surface.
+#[must_use = "an App does nothing until it is served"]
+pub struct App {
+    title: String,
+    version: Option<String>,
+    discover: bool,
+    endpoints: Vec<&'static Endpoint>,
+    routes: Vec<Route>,
+    providers: Option<Arc<Providers>>,
+    fallback: Option<FallbackChain>,
+    rate_limit: Option<RateLimitPolicy>,
+    hooks: Hooks,
+    body_limit: usize,
+    identity: IdentityConfig,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("title", &self.title)
+            .field("version", &self.version)
+            .field("discover", &self.discover)
+            .field("endpoints", &self.endpoints)
+            .field("routes", &self.routes)
+            .field("providers", &self.providers)
+            .field("fallback", &self.fallback)
+            .field("rate_limit", &self.rate_limit)
+            .field("hooks", &self.hooks)
+            .field("body_limit", &self.body_limit)
+            .field("identity", &self.identity)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+/// What [`App::build`] makes.
+struct Built {
+    router: Router,
+    hooks: Arc<Hooks>,
+    hard_stop: CancellationToken,
+}
+
+impl App {
+    /// An app called `title` serving every registered `#[agent_endpoint]`.
+    pub fn new(title: impl Into<String>) -> Self {
+        App {
+            discover: true,
+            ..App::bare(title)
+        }
+    }
+
+    /// An app serving nothing but what [`App::endpoint`] and [`App::route`] add.
+    pub fn bare(title: impl Into<String>) -> Self {
+        App {
+            title: title.into(),
+            version: None,
+            discover: false,
+            endpoints: Vec::new(),
+            routes: Vec::new(),
+            providers: None,
+            fallback: None,
+            rate_limit: None,
+            hooks: Hooks::new(),
+            body_limit: 1024 * 1024,
+            identity: IdentityConfig::default(),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The version `/health` and `/endpoints` report.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Serves a registered endpoint (for an app made with [`App::bare`]; [`App::new`]
+    /// serves them all already, and adding one twice serves it once).
+    pub fn endpoint(mut self, endpoint: &'static Endpoint) -> Self {
+        self.endpoints.push(endpoint);
+        self
+    }
+
+    /// Serves an endpoint written in code.
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// The providers `ctx.llm()` routes models to (default:
+    /// [`default_providers`](crate::llm::default_providers), from the environment).
+    pub fn providers(mut self, providers: Providers) -> Self {
+        self.providers = Some(Arc::new(providers));
+        self
+    }
+
+    /// A fallback chain for endpoints that declare none. An endpoint that names a
+    /// `model` keeps it as its primary and falls back along the chain's steps.
+    pub fn fallback(mut self, chain: FallbackChain) -> Self {
+        self.fallback = Some(chain);
+        self
+    }
+
+    /// Limits shared by every endpoint (checked before each endpoint's own):
+    /// `requests_per_minute` and `tokens_per_minute` count every request to the app,
+    /// the per-user and per-tenant limits each caller's requests.
+    pub fn rate_limit(mut self, policy: RateLimitPolicy) -> Self {
+        self.rate_limit = Some(policy);
+        self
+    }
+
+    /// Adds a hook, in addition to every `#[hook]` of the program.
+    pub fn hook(mut self, hook: Hook) -> Self {
+        self.hooks = self.hooks.with(hook);
+        self
+    }
+
+    /// Adds hooks, in addition to every `#[hook]` of the program.
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        for event in EventKind::ALL {
+            for hook in hooks.for_event(*event) {
+                self.hooks = self.hooks.with(hook.clone());
+            }
+        }
+        self
+    }
+
+    /// The largest request body accepted, in bytes (default 1 MiB); larger ones are
+    /// answered 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Maps an API key to its tenant. A request presenting the key
+    /// (`Authorization: Bearer <key>` or `X-Api-Key`) is that tenant's; one presenting a
+    /// key not in the map is refused with 401.
+    pub fn api_key(mut self, key: impl Into<String>, tenant: impl Into<Arc<str>>) -> Self {
+        self.identity.api_keys.insert(key.into(), tenant.into());
+        self
+    }
+
+    /// Refuses requests without an API key (401) once keys are configured (default:
+    /// they are served anonymously).
+    pub fn require_api_key(mut self, require: bool) -> Self {
+        self.identity.require_api_key = require;
+        self
+    }
+
+    /// The headers naming the user and the tenant (default `X-User-Id`, `X-Tenant-Id`).
+    pub fn identity_headers(
+        mut self,
+        user: axum::http::HeaderName,
+        tenant: axum::http::HeaderName,
+    ) -> Self {
+        self.identity.user_header = user;
+        self.identity.tenant_header = tenant;
+        self
+    }
+
+    /// How long a shutdown waits for in-flight requests before cancelling them
+    /// (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The axum router, to mount in an existing application: `nest` it under a prefix,
+    /// or `merge` it (it has a JSON 404 fallback; axum refuses to merge two routers that
+    /// both have one, so call `reset_fallback()` on one of them first).
+    ///
+    /// Each call builds fresh pipelines (limiters, breakers). Mounted this way, the app
+    /// does not run `on_startup` / `on_shutdown` hooks by itself: call
+    /// [`App::fire`] around your own server.
+    pub fn router(&self) -> Result<Router, ServeError> {
+        Ok(self.build()?.router)
+    }
+
+    /// Runs the hooks of an app event (`EventKind::Startup`, `EventKind::Shutdown`):
+    /// the app's and every `#[hook]`.
+    pub async fn fire(&self, event: EventKind) {
+        fire(&self.all_hooks(), event).await;
+    }
+
+    /// Serves on `address` until SIGINT or SIGTERM, then drains (see the
+    /// [module docs](self)).
+    pub async fn serve<A>(self, address: A) -> Result<(), ServeError>
+    where
+        A: ToSocketAddrs + fmt::Display,
+    {
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| ServeError::Bind {
+                address: address.to_string(),
+                source,
+            })?;
+        self.serve_with(listener, shutdown::signal()).await
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then drains in-flight requests
+    /// for at most [`App::shutdown_timeout`].
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let built = self.build()?;
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, title = %self.title, "serving");
+        }
+        fire(&built.hooks, EventKind::Startup).await;
+        let result = shutdown::serve(
+            listener,
+            built.router,
+            shutdown,
+            self.shutdown_timeout,
+            built.hard_stop,
+        )
+        .await;
+        fire(&built.hooks, EventKind::Shutdown).await;
+        result
+    }
+
+    fn all_hooks(&self) -> Hooks {
+        let mut all = Hooks::registered();
+        for event in EventKind::ALL {
+            for hook in self.hooks.for_event(*event) {
+                all = all.with(hook.clone());
+            }
+        }
+        all
+    }
+
+    /// Every endpoint to serve, checked.
+    fn served(&self) -> Result<Vec<Served>, ServeError> {
+        let registered = self
+            .discover
+            .then(crate::endpoints)
+            .into_iter()
+            .flatten()
+            .chain(self.endpoints.iter().copied());
+        let mut served: Vec<Served> = Vec::new();
+        let mut seen: Vec<*const Endpoint> = Vec::new();
+        for endpoint in registered {
+            if seen.contains(&std::ptr::from_ref(endpoint)) {
+                continue;
+            }
+            seen.push(endpoint);
+            let entry = Served::registered(endpoint).map_err(|source| ServeError::Policies {
+                path: endpoint.path.to_owned(),
+                origin: endpoint.rust_path.to_owned(),
+                source,
+            })?;
+            served.push(entry);
+        }
+        served.extend(self.routes.iter().cloned().map(Served::code));
+        for (i, entry) in served.iter().enumerate() {
+            check_path(entry)?;
+            if let Some(first) = served[..i].iter().find(|e| e.path == entry.path) {
+                return Err(DuplicatePath {
+                    path: entry.path.clone(),
+                    first: first.origin(),
+                    second: entry.origin(),
+                }
+                .into());
+            }
+        }
+        Ok(served)
+    }
+
+    fn build(&self) -> Result<Built, ServeError> {
+        let served = self.served()?;
+        let hooks = Arc::new(self.all_hooks());
+        let metrics = crate::metrics::global();
+        let breakers = Arc::new(BreakerRegistry::new());
+        metrics.observe_breakers(breakers.clone());
+        let global_limiter = self
+            .rate_limit
+            .as_ref()
+            .map(|policy| RateLimiter::new(policy, LimitScope::Global))
+            .filter(|limiter| !limiter.is_empty())
+            .map(Arc::new);
+        let hard_stop = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            title: self.title.clone(),
+            version: self.version.clone(),
+            identity: self.identity.clone(),
+            global_limiter: global_limiter.clone(),
+            hard_stop: hard_stop.clone(),
+            breakers: breakers.clone(),
+        });
+        let mut states = Vec::with_capacity(served.len());
+        for entry in served {
+            let mut builder = entry
+                .pipeline_builder(self.fallback.as_ref())
+                .breaker_registry(breakers.clone());
+            if let Some(providers) = &self.providers {
+                builder = builder.providers(providers.clone());
+            }
+            if let Some(limiter) = &global_limiter {
+                builder = builder.global_rate_limiter(limiter.clone());
+            }
+            if !hooks.is_empty() {
+                builder = builder.event_sink(hooks.clone());
+            }
+            let pipeline = builder
+                .event_sink(metrics.clone())
+                .build()
+                .map_err(|source| ServeError::Policies {
+                    path: entry.path.clone(),
+                    origin: entry.origin(),
+                    source,
+                })?;
+            states.push(Arc::new(EndpointState {
+                served: entry,
+                pipeline,
+                shared: shared.clone(),
+            }));
+        }
+        let router = router::build(&shared, states, self.body_limit);
+        Ok(Built {
+            router,
+            hooks,
+            hard_stop,
+        })
+    }
+}
+
+/// Refuses paths the router cannot serve literally.
+fn check_path(entry: &Served) -> Result<(), ServeError> {
+    let path = entry.path.as_str();
+    let reason = if !path.starts_with('/') {
+        Some("a path must start with `/`")
+    } else if RESERVED.contains(&path) {
+        Some("the app answers this path itself (health, metrics, endpoint listing)")
+    } else if path.contains(['{', '}']) {
+        Some("a path may not contain `{` or `}`")
+    } else if path
+        .split('/')
+        .any(|segment| segment.starts_with(':') || segment.starts_with('*'))
+    {
+        Some("a path segment may not start with `:` or `*`")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(ServeError::InvalidPath {
+            path: path.to_owned(),
+            origin: entry.origin(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+async fn fire(hooks: &Hooks, event: EventKind) {
+    let mut event = PipelineEvent::app(event);
+    hooks.dispatch(&mut event).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::AgentContext;
+    use crate::error::AgentError;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_router_mounts_inside_an_existing_app() -> Result<(), Box<dyn std::error::Error>> {
+        let route = Route::new("/double", |_: AgentContext, n: u32| async move {
+            Ok::<_, AgentError>(n * 2)
+        });
+        let agents = App::bare("Mounted").route(route).router()?;
+        let outer = Router::new()
+            .route("/", axum::routing::get(|| async { "home" }))
+            .nest("/agents", agents);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move { axum::serve(listener, outer).await });
+        let client = reqwest::Client::new();
+        let doubled = client
+            .post(format!("{base}/agents/double"))
+            .body("21")
+            .send()
+            .await?;
+        assert_eq!(doubled.status(), 200);
+        assert_eq!(doubled.text().await?, "42");
+        let health = client.get(format!("{base}/agents/health")).send().await?;
+        assert_eq!(health.status(), 200);
+        let home = client.get(format!("{base}/")).send().await?;
+        assert_eq!(home.text().await?, "home");
+        server.abort();
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! The axum router: one `POST` route per endpoint, `GET /health`, `GET /metrics`,
+//! `GET /endpoints`, and JSON answers for unknown paths (404) and wrong methods (405).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::cost;
+use super::identity::{Caller, IdentityConfig};
+use super::request_id;
+use super::route::Served;
+use super::sse;
+use super::status::{error_response, insert_rate_headers, plain_error};
+use crate::error::ErrorClass;
+use crate::reliability::pipeline::in_span;
+use crate::reliability::rate_limit::Identity;
+use crate::reliability::{BreakerRegistry, Pipeline, RateLimitSnapshot, RateLimiter, RequestInfo};
+use crate::spend::Spend;
+
+/// What every route of one app shares.
+pub(crate) struct Shared {
+    pub(crate) title: String,
+    pub(crate) version: Option<String>,
+    pub(crate) identity: IdentityConfig,
+    pub(crate) global_limiter: Option<Arc<RateLimiter>>,
+    /// Cancelled when the drain deadline passes: every run still going stops.
+    pub(crate) hard_stop: CancellationToken,
+    pub(crate) breakers: Arc<BreakerRegistry>,
+}
+
+/// One served endpoint and its pipeline.
+pub(crate) struct EndpointState {
+    pub(crate) served: Served,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl EndpointState {
+    /// The caller's tightest request limit right now, across the app's and the
+    /// endpoint's limiters; `None` when neither limits requests.
+    pub(crate) fn rate_snapshot(&self, caller: &Caller) -> Option<RateLimitSnapshot> {
+        let identity = Identity {
+            user: caller.user.as_ref(),
+            tenant: caller.tenant.as_ref(),
+        };
+        let global = self
+            .shared
+            .global_limiter
+            .as_deref()
+            .and_then(|l| l.snapshot(identity));
+        let own = self
+            .pipeline
+            .rate_limiter()
+            .and_then(|l| l.snapshot(identity));
+        [global, own]
+            .into_iter()
+            .flatten()
+            .min_by_key(|s| s.remaining)
+    }
+}
+
+/// Builds the router over `endpoints`.
+pub(crate) fn build(
+    shared: &Arc<Shared>,
+    endpoints: Vec<Arc<EndpointState>>,
+    body_limit: usize,
+) -> Router {
+    let mut router = Router::new();
+    for state in &endpoints {
+        let path = state.served.path.clone();
+        let state = state.clone();
+        let route: MethodRouter = post(
+            move |headers: HeaderMap, body: Result<Bytes, BytesRejection>| {
+                run_endpoint(state.clone(), headers, body)
+            },
+        )
+        .fallback(|| async { method_not_allowed("POST") });
+        router = router.route(&path, route);
+    }
+    let health = {
+        let shared = shared.clone();
+        get(move || {
+            let body = json!({
+                "status": "ok",
+                "title": shared.title,
+                "version": shared.version,
+            });
+            async move { axum::Json(body) }
+        })
+    };
+    let metrics = get(|| async {
+        (
+            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+            crate::metrics::global().render(),
+        )
+    });
+    let listing = {
+        let shared = shared.clone();
+        get(move || {
+            let body = list(&shared, &endpoints);
+            async move { axum::Json(body) }
+        })
+    };
+    let get_only = || async { method_not_allowed("GET, HEAD") };
+    router
+        .route("/health", health.fallback(get_only))
+        .route("/metrics", metrics.fallback(get_only))
+        .route("/endpoints", listing.fallback(get_only))
+        .fallback(|| async {
+            plain_error(
+                StatusCode::NOT_FOUND,
+                ErrorClass::NotFound,
+                "no endpoint is served at this path; `GET /endpoints` lists them",
+            )
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(request_id::middleware))
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    let mut response = plain_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorClass::InvalidInput,
+        format!("this path answers {allow} only"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// `GET /endpoints`: every endpoint, its policies and its breakers' states.
+fn list(shared: &Shared, endpoints: &[Arc<EndpointState>]) -> Value {
+    let breakers = shared.breakers.snapshot();
+    let mut entries: Vec<Value> = endpoints
+        .iter()
+        .map(|state| {
+            let mut entry = state.served.describe();
+            let states: Vec<Value> = breakers
+                .iter()
+                .filter(|(key, _)| *key.endpoint == *state.served.path)
+                .map(|(key, snap)| {
+                    json!({
+                        "model": key.dependency,
+                        "state": snap.state.as_str(),
+                        "failures_in_window": snap.failures_in_window,
+                        "retry_after_ms": snap.retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    })
+                })
+                .collect();
+            entry["breakers"] = states.into();
+            entry
+        })
+        .collect();
+    entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    json!({
+        "title": shared.title,
+        "version": shared.version,
+        "endpoints": entries,
+    })
+}
+
+/// Whether the client asked for `text/event-stream`.
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+/// `POST {path}`: decode, identify, run (streamed or not), answer.
+async fn run_endpoint(
+    state: Arc<EndpointState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let span = tracing::info_span!(
+        "fastagentic.http",
+        path = %state.served.path,
+        request_id = headers
+            .get(request_id::X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+    in_span(answer(state, headers, body), &span).await
+}
+
+async fn answer(
+    state: Arc<EndpointState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return plain_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorClass::RequestTooLarge,
+                "the request body is larger than the server's limit",
+            );
+        }
+        Err(rejection) => {
+            return plain_error(
+                rejection.status(),
+                ErrorClass::InvalidInput,
+                format!("the request body could not be read: {rejection}"),
+            );
+        }
+    };
+    let caller = match state.shared.identity.resolve(&headers) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(err) => {
+                return plain_error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorClass::InvalidInput,
+                    format!("the request body is not valid JSON: {err}"),
+                );
+            }
+        }
+    };
+    let stream = state.served.stream
+        || accepts_event_stream(&headers)
+        || input.get("stream") == Some(&Value::Bool(true));
+    // Cancelled when the client goes away (this future, or the stream body, is dropped)
+    // or when the app's drain deadline passes.
+    let token = state.shared.hard_stop.child_token();
+    let guard = token.clone().drop_guard();
+    let spend = Arc::new(Spend::new());
+    let mut request = RequestInfo::new().cancel_on(token).spend(spend.clone());
+    if let Some(user) = &caller.user {
+        request = request.user(user.clone());
+    }
+    if let Some(tenant) = &caller.tenant {
+        request = request.tenant(tenant.clone());
+    }
+    if stream {
+        return sse::respond(state, request, spend, input, caller, guard).await;
+    }
+    let result = state.served.call(&state.pipeline, request, input).await;
+    drop(guard);
+    let snapshot = state.rate_snapshot(&caller);
+    let mut response = match result {
+        Ok(output) => {
+            let mut response = axum::Json(output).into_response();
+            if let Some(snapshot) = snapshot {
+                insert_rate_headers(response.headers_mut(), &snapshot);
+            }
+            response
+        }
+        Err(err) => error_response(&err, snapshot),
+    };
+    cost::insert_headers(response.headers_mut(), &spend);
+    response
+}

@@ -1,0 +1,1069 @@
+//! `App` over real HTTP: an ephemeral loopback port, reqwest as the client.
+//!
+//! Every endpoint of this binary is registered globally, so each test's `App::new` serves
+//! all of them; each app builds its own pipelines (limiters, breakers), so tests do not
+//! share limits.
+
+// Test helpers outside #[test] fns may unwrap: a panic is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use fastagentic::hooks::Hook;
+use fastagentic::llm::fake_server::{FakeServer, Reply};
+use fastagentic::llm::{MockProvider, MockReply, OpenAi, Providers, Usage};
+use fastagentic::prelude::*;
+use fastagentic::reliability::EventKind;
+use fastagentic::server::{Route, ServeError};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+// ---------------------------------------------------------------------------------------
+// Endpoints
+
+#[derive(Clone, Debug, Deserialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Echoed {
+    text: String,
+    user: Option<String>,
+    tenant: Option<String>,
+}
+
+/// Echoes the text and who asked.
+#[agent_endpoint(path = "/s/echo")]
+async fn echo(ctx: AgentContext, input: Text) -> Result<Echoed, AgentError> {
+    Ok(Echoed {
+        text: input.text,
+        user: ctx.user().map(str::to_owned),
+        tenant: ctx.tenant().map(str::to_owned),
+    })
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Fail {
+    class: String,
+    #[serde(default)]
+    upstream: bool,
+    retry_after_ms: Option<u64>,
+}
+
+/// Fails with the class it is given.
+#[agent_endpoint(path = "/s/fail")]
+async fn fail(input: Fail) -> Result<(), AgentError> {
+    let class: ErrorClass = input
+        .class
+        .parse()
+        .map_err(|e| AgentError::new(ErrorClass::Other, format!("bad test input: {e}")))?;
+    let mut err = AgentError::new(class, "failed on purpose");
+    if input.upstream {
+        err = err.with_provider("mock").with_status(500);
+    }
+    if let Some(ms) = input.retry_after_ms {
+        err = err.with_retry_after(Duration::from_millis(ms));
+    }
+    Err(err)
+}
+
+/// Fifty requests a minute.
+#[agent_endpoint(path = "/s/limited", rate_limit(requests_per_minute = 50))]
+async fn limited() -> Result<&'static str, AgentError> {
+    Ok("ok")
+}
+
+/// Its provider is down: the breaker opens on the first failure.
+#[agent_endpoint(
+    path = "/s/breaker",
+    model = "mock/down",
+    circuit_breaker(
+        failure_threshold = 1,
+        failure_window_ms = 60_000,
+        reset_timeout_ms = 30_000
+    )
+)]
+async fn breaker() -> Result<(), AgentError> {
+    Err(AgentError::new(ErrorClass::ServerError, "down").with_provider("mock"))
+}
+
+/// Takes longer than its total timeout.
+#[agent_endpoint(path = "/s/timeout", timeout(total_ms = 50))]
+async fn too_slow() -> Result<(), AgentError> {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+/// Ids of `/s/slow` runs that started, and of those whose body was dropped before it
+/// finished.
+static STARTED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static DROPPED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn started(id: u32) -> bool {
+    STARTED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(&id)
+}
+
+fn dropped(id: u32) -> bool {
+    DROPPED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(&id)
+}
+
+/// Notes the id of a run whose body is dropped unfinished.
+struct NoteDrop {
+    id: u32,
+    finished: bool,
+}
+
+impl Drop for NoteDrop {
+    fn drop(&mut self) {
+        if !self.finished {
+            DROPPED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self.id);
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Slow {
+    id: u32,
+    millis: u64,
+}
+
+/// Sleeps `millis`, noting when it starts and when it is dropped unfinished.
+#[agent_endpoint(path = "/s/slow", timeout(total_ms = 60_000))]
+async fn slow(input: Slow) -> Result<u32, AgentError> {
+    let mut guard = NoteDrop {
+        id: input.id,
+        finished: false,
+    };
+    STARTED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(input.id);
+    tokio::time::sleep(Duration::from_millis(input.millis)).await;
+    guard.finished = true;
+    Ok(input.id)
+}
+
+/// Streams the mock's answer and returns it whole.
+#[agent_endpoint(path = "/s/stream", model = "mock/streamer")]
+async fn stream(ctx: AgentContext, input: Text) -> Result<Value, AgentError> {
+    let answer = ctx
+        .llm()
+        .stream(Prompt::user(&input.text))
+        .await?
+        .collect()
+        .await?;
+    Ok(json!({ "text": answer.text, "model": ctx.model() }))
+}
+
+/// Always answers `text/event-stream`.
+#[agent_endpoint(path = "/s/stream_always", model = "mock/streamer", stream = true)]
+async fn stream_always(ctx: AgentContext, input: Text) -> Result<Value, AgentError> {
+    let answer = ctx
+        .llm()
+        .stream(Prompt::user(&input.text))
+        .await?
+        .collect()
+        .await?;
+    Ok(json!({ "text": answer.text }))
+}
+
+/// Streams from OpenAI (the fake provider server in these tests).
+#[agent_endpoint(path = "/s/stream_openai", model = "gpt-4o-mini")]
+async fn stream_openai(ctx: AgentContext, input: Text) -> Result<Value, AgentError> {
+    let mut stream = ctx.llm().stream(Prompt::user(&input.text)).await?;
+    while let Some(event) = stream.next().await {
+        event?;
+    }
+    Ok(json!({ "text": stream.so_far().text }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Harness
+
+/// A running app.
+struct Server {
+    base: String,
+    addr: std::net::SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Triggers a graceful shutdown.
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(app: App) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.serve_with(listener, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        base: format!("http://{addr}"),
+        addr,
+        stop: Some(stop),
+        task,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn post(server: &Server, path: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(server.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+/// Waits (at most 5 s) until `condition` holds.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The events of an SSE body, as (event, data) pairs.
+fn sse_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut name = String::from("message");
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = n.trim().to_owned();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            (!data.is_empty()).then(|| (name, serde_json::from_str(&data).unwrap()))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_in_json_out_with_identity_and_request_ids() {
+    let server = start(App::new("Test").version("1.2.3")).await;
+    let response = client()
+        .post(server.url("/s/echo"))
+        .header("x-user-id", "ann")
+        .header("x-tenant-id", "acme")
+        .header("x-request-id", "req-42")
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "x-request-id"), Some("req-42"));
+    assert_eq!(
+        json_of(response).await,
+        json!({ "text": "hi", "user": "ann", "tenant": "acme" })
+    );
+
+    // No id sent: one is generated, a new one each time, also on errors.
+    let first = post(&server, "/s/echo", json!({ "text": "a" })).await;
+    let generated = header(&first, "x-request-id").unwrap().to_owned();
+    assert_eq!(generated.len(), 32, "{generated}");
+    assert!(generated.chars().all(|c| c.is_ascii_hexdigit()));
+    let missing = client().get(server.url("/nope")).send().await.unwrap();
+    let other = header(&missing, "x-request-id").unwrap();
+    assert_eq!(other.len(), 32);
+    assert_ne!(other, generated);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_name_the_tenant_and_unknown_keys_are_refused() {
+    let server = start(
+        App::new("Keys")
+            .api_key("key-globex", "globex")
+            .api_key("key-acme", "acme"),
+    )
+    .await;
+    let response = client()
+        .post(server.url("/s/echo"))
+        .bearer_auth("key-globex")
+        .header("x-tenant-id", "acme") // the key wins
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(response).await["tenant"], "globex");
+
+    let response = client()
+        .post(server.url("/s/echo"))
+        .header("x-api-key", "key-acme")
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(response).await["tenant"], "acme");
+
+    let response = client()
+        .post(server.url("/s/echo"))
+        .bearer_auth("stolen")
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(response).await["error"]["class"], "auth_error");
+
+    // Keys are optional unless required.
+    let anonymous = post(&server, "/s/echo", json!({ "text": "hi" })).await;
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    let strict = start(App::new("Strict").api_key("k", "t").require_api_key(true)).await;
+    let refused = post(&strict, "/s/echo", json!({ "text": "hi" })).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_json_errors() {
+    let server = start(App::new("Bad").body_limit(1024)).await;
+
+    // Malformed JSON: 400.
+    let response = client()
+        .post(server.url("/s/echo"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["class"], "invalid_input");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+
+    // The wrong shape: 422 naming the field.
+    let response = post(&server, "/s/echo", json!({ "text": 5 })).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["class"], "invalid_input");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`text`"),
+        "{body}"
+    );
+
+    // Too large: 413.
+    let big = json!({ "text": "x".repeat(2048) });
+    let response = post(&server, "/s/echo", big).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        json_of(response).await["error"]["class"],
+        "request_too_large"
+    );
+
+    // Unknown path: 404.
+    let response = post(&server, "/s/nowhere", json!({})).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_of(response).await["error"]["class"], "not_found");
+
+    // Wrong method: 405 with Allow.
+    let response = client().get(server.url("/s/echo")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&response, "allow"), Some("POST"));
+    assert_eq!(json_of(response).await["error"]["class"], "invalid_input");
+    let response = post(&server, "/health", json!({})).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(header(&response, "allow").unwrap().contains("GET"));
+
+    // A bad identity header: 400.
+    let response = client()
+        .post(server.url("/s/echo"))
+        .header("x-user-id", "u".repeat(300))
+        .json(&json!({ "text": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_class_maps_to_its_status() {
+    let server = start(App::new("Classes")).await;
+    let cases: &[(&str, bool, u16)] = &[
+        ("invalid_input", false, 422),
+        ("context_overflow", true, 422),
+        ("content_policy", true, 422),
+        ("request_too_large", false, 413),
+        ("rate_limit", true, 502),
+        ("quota_exceeded", true, 502),
+        ("timeout", false, 504),
+        ("server_error", true, 502),
+        ("overloaded", true, 502),
+        ("connection_error", true, 502),
+        ("stream_interrupted", true, 502),
+        ("auth_error", true, 502),
+        ("auth_error", false, 401),
+        ("permission_denied", true, 502),
+        ("permission_denied", false, 403),
+        ("not_found", true, 502),
+        ("not_found", false, 404),
+        ("circuit_open", false, 503),
+        ("cancelled", false, 503),
+        ("other", false, 500),
+    ];
+    for (class, upstream, status) in cases {
+        let response = post(
+            &server,
+            "/s/fail",
+            json!({ "class": class, "upstream": upstream }),
+        )
+        .await;
+        assert_eq!(
+            response.status().as_u16(),
+            *status,
+            "{class} upstream={upstream}"
+        );
+        let body = json_of(response).await;
+        assert_eq!(body["error"]["class"], *class, "{body}");
+        assert_eq!(body["error"]["message"], "failed on purpose");
+        if *upstream {
+            assert_eq!(body["error"]["provider"], "mock");
+            assert_eq!(body["error"]["upstream_status"], 500);
+        }
+    }
+
+    // An upstream rate limit is a 502 that still says when to come back.
+    let response = post(
+        &server,
+        "/s/fail",
+        json!({ "class": "rate_limit", "upstream": true, "retry_after_ms": 1500 }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(json_of(response).await["error"]["retry_after_ms"], 1500);
+
+    // 503 carries Retry-After, rounded up to whole seconds.
+    let response = post(
+        &server,
+        "/s/fail",
+        json!({ "class": "circuit_open", "retry_after_ms": 1500 }),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&response, "retry-after"), Some("2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_timeout_is_504_naming_the_stage() {
+    let server = start(App::new("Timeout")).await;
+    let started = Instant::now();
+    let response = post(&server, "/s/timeout", json!(null)).await;
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["class"], "timeout");
+    assert_eq!(body["error"]["stage"], "total");
+    assert_eq!(body["error"]["limit_ms"], 50);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_circuit_is_503_with_retry_after() {
+    let server = start(App::new("Breaker")).await;
+    // The first failure opens the breaker: the run ends as `circuit_open`, the upstream
+    // failure as its cause.
+    let first = post(&server, "/s/breaker", json!(null)).await;
+    let status = first.status();
+    let body = json_of(first).await;
+    assert!(
+        status == StatusCode::BAD_GATEWAY || status == StatusCode::SERVICE_UNAVAILABLE,
+        "{status} {body}"
+    );
+    let second = post(&server, "/s/breaker", json!(null)).await;
+    assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = header(&second, "retry-after").unwrap().parse().unwrap();
+    assert!((29..=30).contains(&retry_after), "{retry_after}");
+    let body = json_of(second).await;
+    assert_eq!(body["error"]["class"], "circuit_open");
+    assert_eq!(body["error"]["dependency"], "mock/down");
+    assert!(body["error"]["retry_after_ms"].as_u64().unwrap() > 29_000);
+
+    // The listing shows the breaker open.
+    let listing = json_of(client().get(server.url("/endpoints")).send().await.unwrap()).await;
+    let entry = listing["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "/s/breaker")
+        .unwrap();
+    assert_eq!(entry["breakers"][0]["state"], "open", "{entry}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_requests_against_fifty_per_minute() {
+    let server = start(App::new("Limits")).await;
+    let client = client();
+    let requests = (0..200).map(|_| {
+        let client = client.clone();
+        let url = server.url("/s/limited");
+        tokio::spawn(async move { client.post(url).send().await.unwrap() })
+    });
+    let responses = futures_util::future::join_all(requests).await;
+    let (mut ok, mut limited) = (0, 0);
+    for response in responses {
+        let response = response.unwrap();
+        for name in [
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+        ] {
+            assert!(header(&response, name).is_some(), "{name} missing");
+        }
+        assert_eq!(header(&response, "x-ratelimit-limit"), Some("50"));
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited += 1;
+                let retry_after: u64 = header(&response, "retry-after").unwrap().parse().unwrap();
+                assert!((1..=60).contains(&retry_after), "{retry_after}");
+                assert_eq!(header(&response, "x-ratelimit-remaining"), Some("0"));
+                let body = json_of(response).await;
+                assert_eq!(body["error"]["class"], "rate_limit");
+                assert_eq!(body["error"]["limit_type"], "rpm");
+                assert_eq!(body["error"]["limit"], 50);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, limited), (50, 150));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn successful_answers_carry_the_limit_headers() {
+    let server = start(App::new("Headers")).await;
+    let response = post(&server, "/s/limited", json!(null)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "x-ratelimit-limit"), Some("50"));
+    assert_eq!(header(&response, "x-ratelimit-remaining"), Some("49"));
+    let reset: u64 = header(&response, "x-ratelimit-reset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&reset), "{reset}");
+    // An endpoint without limits has no such headers.
+    let response = post(&server, "/s/echo", json!({ "text": "x" })).await;
+    assert!(header(&response, "x-ratelimit-limit").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_global_limit_applies_per_user_across_endpoints() {
+    let policy = RateLimitPolicy::builder().per_user_rpm(2).build().unwrap();
+    let server = start(App::new("Global").rate_limit(policy)).await;
+    let ask = |user: &'static str| {
+        client()
+            .post(server.url("/s/echo"))
+            .header("x-user-id", user)
+            .json(&json!({ "text": "x" }))
+            .send()
+    };
+    assert_eq!(ask("ann").await.unwrap().status(), StatusCode::OK);
+    let second = ask("ann").await.unwrap();
+    assert_eq!(header(&second, "x-ratelimit-remaining"), Some("0"));
+    let third = ask("ann").await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&third, "x-ratelimit-limit"), Some("2"));
+    assert_eq!(json_of(third).await["error"]["scope"], "user");
+    assert_eq!(ask("bob").await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_metrics_and_the_endpoint_listing() {
+    let server = start(App::new("Status").version("9.9.9")).await;
+    let health = client().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(
+        json_of(health).await,
+        json!({ "status": "ok", "title": "Status", "version": "9.9.9" })
+    );
+
+    post(&server, "/s/echo", json!({ "text": "count me" })).await;
+    let metrics = client().get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert_eq!(
+        header(&metrics, "content-type"),
+        Some(fastagentic::metrics::CONTENT_TYPE)
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("fastagentic_requests_total{endpoint=\"/s/echo\""),
+        "{text}"
+    );
+
+    let listing = json_of(client().get(server.url("/endpoints")).send().await.unwrap()).await;
+    assert_eq!(listing["title"], "Status");
+    let endpoints = listing["endpoints"].as_array().unwrap();
+    let limited = endpoints
+        .iter()
+        .find(|e| e["path"] == "/s/limited")
+        .unwrap();
+    assert_eq!(limited["name"], "limited");
+    assert_eq!(limited["description"], "Fifty requests a minute.");
+    assert_eq!(limited["stream"], false);
+    assert_eq!(
+        limited["policies"]["rate_limit"]["requests_per_minute"], 50,
+        "{limited}"
+    );
+    let always = endpoints
+        .iter()
+        .find(|e| e["path"] == "/s/stream_always")
+        .unwrap();
+    assert_eq!(always["stream"], true);
+    assert_eq!(always["model"], "mock/streamer");
+    let timeout = endpoints
+        .iter()
+        .find(|e| e["path"] == "/s/timeout")
+        .unwrap();
+    assert_eq!(timeout["policies"]["timeout"]["total_ms"], 50, "{timeout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_disconnects_cancels_its_run() {
+    let server = start(App::new("Disconnect")).await;
+    let mut socket = TcpStream::connect(server.addr).await.unwrap();
+    let body = r#"{"id": 101, "millis": 30000}"#;
+    let request = format!(
+        "POST /s/slow HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    eventually("the run started", || started(101)).await;
+    assert!(!dropped(101));
+    drop(socket);
+    eventually("the run was cancelled", || dropped(101)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streaming_client_that_disconnects_cancels_its_run() {
+    // A stream that trickles: one word every 50 ms.
+    let words = "w ".repeat(200);
+    let mock =
+        MockProvider::new().push(MockReply::text(words).chunk_delay(Duration::from_millis(50)));
+    let server = start(App::new("Disconnect SSE").providers(Providers::new().with(mock))).await;
+    let mut response = client()
+        .post(server.url("/s/stream"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "text": "go" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: delta"));
+    drop(response);
+    // The run is cancelled: the metrics count it as `cancelled` soon.
+    eventually("the stream run was cancelled", || {
+        fastagentic::metrics::global()
+            .render()
+            .lines()
+            .any(|l| l.contains("endpoint=\"/s/stream\"") && l.contains("outcome=\"cancelled\""))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graceful_shutdown_drains_in_flight_requests() {
+    static STARTUPS: AtomicU32 = AtomicU32::new(0);
+    static SHUTDOWNS: AtomicU32 = AtomicU32::new(0);
+    let app = App::new("Drain")
+        .hook(Hook::sync(EventKind::Startup, "count_startup", |_| {
+            STARTUPS.fetch_add(1, Ordering::SeqCst);
+        }))
+        .hook(Hook::sync(EventKind::Shutdown, "count_shutdown", |_| {
+            SHUTDOWNS.fetch_add(1, Ordering::SeqCst);
+        }));
+    let mut server = start(app).await;
+    let url = server.url("/s/slow");
+    let in_flight = tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&json!({ "id": 201, "millis": 400 }))
+            .send()
+            .await
+            .unwrap()
+    });
+    eventually("the run started", || started(201)).await;
+    assert_eq!(STARTUPS.load(Ordering::SeqCst), 1);
+    server.shutdown();
+    // New connections are refused once the listener is closed.
+    let addr = server.addr;
+    let start = Instant::now();
+    loop {
+        match TcpStream::connect(addr).await {
+            Err(_) => break,
+            Ok(_) => {
+                assert!(start.elapsed() < Duration::from_secs(2), "still accepting");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    assert_eq!(
+        SHUTDOWNS.load(Ordering::SeqCst),
+        0,
+        "shut down before draining"
+    );
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_of(response).await, json!(201));
+    let result = tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(SHUTDOWNS.load(Ordering::SeqCst), 1);
+    assert!(!dropped(201));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drain_deadline_cancels_what_is_left() {
+    let mut server = start(App::new("Deadline").shutdown_timeout(Duration::from_millis(100))).await;
+    let url = server.url("/s/slow");
+    let in_flight = tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&json!({ "id": 301, "millis": 30_000 }))
+            .send()
+            .await
+            .unwrap()
+    });
+    eventually("the run started", || started(301)).await;
+    let start = Instant::now();
+    server.shutdown();
+    let response = in_flight.await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json_of(response).await["error"]["class"], "cancelled");
+    let result = tokio::time::timeout(Duration::from_secs(5), server.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(dropped(301));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_end_to_end_through_the_mock() {
+    let mock = MockProvider::new()
+        .push(MockReply::text("one two three"))
+        .push(MockReply::text("four five"))
+        .push(MockReply::text("six seven"));
+    let server = start(App::new("Stream").providers(Providers::new().with(mock))).await;
+
+    // Asked for with `Accept`.
+    let response = client()
+        .post(server.url("/s/stream"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "text": "count" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        header(&response, "content-type")
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = sse_events(&response.text().await.unwrap());
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter(|(name, _)| name == "delta")
+        .map(|(_, data)| data["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, ["one ", "two ", "three"]);
+    assert!(
+        events
+            .iter()
+            .any(|(name, data)| name == "usage" && data["total"].is_u64())
+    );
+    let (last, data) = events.last().unwrap();
+    assert_eq!(last, "done");
+    assert_eq!(data["text"], "one two three");
+
+    // Asked for with `"stream": true` in the body.
+    let response = post(&server, "/s/stream", json!({ "text": "x", "stream": true })).await;
+    let events = sse_events(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap().1["text"], "four five");
+
+    // Declared `stream = true`.
+    let response = post(&server, "/s/stream_always", json!({ "text": "x" })).await;
+    assert!(
+        header(&response, "content-type")
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = sse_events(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap().0, "done");
+    assert_eq!(events.last().unwrap().1["text"], "six seven");
+
+    // Not asked for: plain JSON.
+    let response = post(&server, "/s/stream", json!({ "text": "plain" })).await;
+    assert!(
+        header(&response, "content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_fails_midway_ends_with_an_error_event() {
+    let mock = MockProvider::new().push(MockReply::text("a b c d").cut_after(2));
+    let server = start(App::new("Cut").providers(Providers::new().with(mock))).await;
+    let response = client()
+        .post(server.url("/s/stream"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "text": "go" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = sse_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["delta", "delta", "cost", "error"], "{events:?}");
+    // The cut came before any usage: the call's cost is unknown, and said so.
+    assert_eq!(events[2].1["cost_usd"], Value::Null);
+    assert_eq!(events[2].1["models"][0]["unpriced_calls"], 1);
+    let error = &events[3].1["error"];
+    assert_eq!(error["class"], "stream_interrupted");
+    assert_eq!(error["partial"]["text"], "a b ");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_fails_before_its_first_event_gets_a_status() {
+    let mock = MockProvider::new().push(MockReply::overloaded());
+    let server = start(App::new("Early").providers(Providers::new().with(mock))).await;
+    let response = client()
+        .post(server.url("/s/stream"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "text": "go" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(json_of(response).await["error"]["class"], "overloaded");
+}
+
+fn openai(server: &FakeServer) -> OpenAi {
+    OpenAi::new("sk-test").base_url(format!("{}/v1", server.base_url()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_through_the_fake_provider_server() {
+    let fake = FakeServer::start().await.unwrap();
+    let server = start(App::new("Fake").providers(Providers::new().with(openai(&fake)))).await;
+
+    // The canned streamed answer.
+    let response = client()
+        .post(server.url("/s/stream_openai"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = sse_events(&response.text().await.unwrap());
+    let text: String = events
+        .iter()
+        .filter(|(name, _)| name == "delta")
+        .map(|(_, data)| data["text"].as_str().unwrap())
+        .collect();
+    let (last, data) = events.last().unwrap();
+    assert_eq!(last, "done", "{events:?}");
+    assert_eq!(data["text"], text);
+    assert!(!text.is_empty());
+
+    // Cut after two deltas: the deltas, then an error event.
+    let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n\
+                data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n\
+                data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" never\"}}]}\n\n";
+    let cut = body
+        .find("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" never")
+        .unwrap();
+    fake.push(Reply::sse(body).cut_after(cut));
+    let response = client()
+        .post(server.url("/s/stream_openai"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = sse_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["delta", "delta", "cost", "error"], "{events:?}");
+    assert_eq!(events[3].1["error"]["class"], "stream_interrupted");
+    assert_eq!(events[3].1["error"]["partial"]["text"], "Hello");
+    assert_eq!(events[3].1["error"]["provider"], "openai");
+    fake.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_added_in_code() {
+    #[derive(Clone, Deserialize)]
+    struct Ping {
+        n: u32,
+    }
+    let route = Route::new("/code/ping", |ctx: AgentContext, ping: Ping| async move {
+        if ctx.attempt() == 1 {
+            return Err(AgentError::new(ErrorClass::ServerError, "flaky"));
+        }
+        Ok(json!({ "n": ping.n + 1, "model": ctx.model(), "attempt": ctx.attempt() }))
+    })
+    .model("mock/code")
+    .description("Pings back")
+    .retry(
+        RetryPolicy::builder()
+            .max_attempts(2)
+            .initial_delay(Duration::from_millis(1))
+            .build()
+            .unwrap(),
+    );
+    let server = start(App::bare("Code").route(route)).await;
+    let response = post(&server, "/code/ping", json!({ "n": 1 })).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json_of(response).await,
+        json!({ "n": 2, "model": "mock/code", "attempt": 2 })
+    );
+    // A bare app serves nothing else.
+    let response = post(&server, "/s/echo", json!({ "text": "x" })).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let listing = json_of(client().get(server.url("/endpoints")).send().await.unwrap()).await;
+    assert_eq!(listing["endpoints"].as_array().unwrap().len(), 1);
+    assert_eq!(listing["endpoints"][0]["description"], "Pings back");
+}
+
+#[test]
+fn paths_are_checked_before_serving() {
+    let noop = |_: AgentContext, (): ()| async { Ok::<_, AgentError>(()) };
+    let duplicate = App::new("Dup").route(Route::new("/s/echo", noop));
+    match duplicate.router() {
+        Err(ServeError::DuplicatePath(err)) => {
+            assert_eq!(err.path, "/s/echo");
+            assert!(err.first.ends_with("echo"), "{err}");
+        }
+        other => panic!("expected a duplicate path, got {other:?}"),
+    }
+    let reserved = App::bare("Reserved").route(Route::new("/health", noop));
+    assert!(matches!(
+        reserved.router(),
+        Err(ServeError::InvalidPath { .. })
+    ));
+    let pattern = App::bare("Pattern").route(Route::new("/a/{id}", noop));
+    let err = pattern.router().unwrap_err();
+    assert!(err.to_string().contains("/a/{id}"), "{err}");
+    assert!(
+        App::bare("Fine")
+            .route(Route::new("/fine", noop))
+            .router()
+            .is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binding_a_busy_address_names_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = App::bare("Busy").serve(addr.as_str()).await.unwrap_err();
+    assert!(matches!(err, ServeError::Bind { .. }));
+    assert!(err.to_string().contains(&addr), "{err}");
+}
+
+/// Answers with the mock priced as gpt-4o.
+#[agent_endpoint(path = "/s/priced", model = "mock/gpt-4o")]
+async fn priced(ctx: AgentContext, input: Text) -> Result<Value, AgentError> {
+    let reply = if ctx.is_streaming() {
+        ctx.llm()
+            .stream(Prompt::user(&input.text))
+            .await?
+            .collect()
+            .await?
+    } else {
+        ctx.llm().complete(Prompt::user(&input.text)).await?
+    };
+    Ok(json!({ "text": reply.text }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_says_what_it_cost() {
+    // gpt-4o: $2.50 per million input tokens, $10 per million output tokens.
+    let mock = MockProvider::new()
+        .push(MockReply::text("one").usage(Usage::new(1_000, 100)))
+        .push(MockReply::text("two words").usage(Usage::new(2_000, 200)));
+    let server = start(App::new("Cost").providers(Providers::new().with(mock))).await;
+
+    let response = post(&server, "/s/priced", json!({ "text": "x" })).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // 1 000 × 2.5 / 1e6 + 100 × 10 / 1e6 = 0.0025 + 0.001
+    assert_eq!(
+        header(&response, "x-fastagentic-cost-usd").unwrap(),
+        "0.0035"
+    );
+    assert_eq!(header(&response, "x-fastagentic-tokens").unwrap(), "1100");
+
+    let response = post(&server, "/s/priced", json!({ "text": "x", "stream": true })).await;
+    let events = sse_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(&names[names.len() - 2..], ["cost", "done"]);
+    let cost = &events[events.len() - 2].1;
+    // 2 000 × 2.5 / 1e6 + 200 × 10 / 1e6 = 0.005 + 0.002
+    assert_eq!(cost["cost_usd"], 0.007);
+    assert_eq!(cost["usage"]["total"], 2_200);
+    assert_eq!(cost["models"][0]["model"], "mock/gpt-4o");
+    assert_eq!(cost["models"][0]["calls"], 1);
+}
