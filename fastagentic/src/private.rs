@@ -10,7 +10,7 @@ pub use linkme;
 
 use crate::context::AgentContext;
 use crate::endpoint::Endpoint;
-use crate::error::{AgentError, ErrorClass};
+use crate::error::{AgentError, ErrorClass, ErrorDetail};
 use crate::hooks::{Hook, HookFn};
 use crate::reliability::{
     CircuitBreakerPolicy, EventKind, FallbackChain, PolicyError, RateLimitPolicy, RequestInfo,
@@ -58,6 +58,7 @@ pub fn decode_input<T: DeserializeOwned>(input: Value) -> Result<T, AgentError> 
             format!("the input's `{path}` does not match: {}", err.inner())
         };
         AgentError::new(ErrorClass::InvalidInput, message)
+            .with_detail(ErrorDetail::InvalidInput { field: path })
     })
 }
 

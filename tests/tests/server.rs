@@ -398,6 +398,7 @@ async fn bad_requests_get_json_errors() {
             .contains("`text`"),
         "{body}"
     );
+    assert_eq!(body["error"]["field"], "text");
 
     // Too large: 413.
     let big = json!({ "text": "x".repeat(2048) });

@@ -98,6 +98,11 @@ pub enum ErrorDetail {
         /// The output tokens that were requested, when the provider said so.
         requested_output: Option<u64>,
     },
+    /// An endpoint's input did not match its type.
+    InvalidInput {
+        /// Where in the input, as a path (`items[2].name`); `.` for the whole input.
+        field: String,
+    },
 }
 
 /// What a stream had produced before it failed.

@@ -30,7 +30,9 @@
 //! strategies tried, in order), `partial` (`{"text"}`, what a broken stream had delivered),
 //! and the class's details — `limit_type`, `scope`, `limit`, `current` for a rate limit;
 //! `stage`, `elapsed_ms`, `limit_ms` for a timeout; `dependency`, `opened_at` for an open
-//! circuit; `input_tokens`, `context_limit`, `requested_output` for a context overflow.
+//! circuit; `input_tokens`, `context_limit`, `requested_output` for a context overflow;
+//! `field` (a path such as `items[2].name`, `.` for the whole input) for an input of the
+//! wrong shape.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -162,6 +164,9 @@ pub fn error_body(err: &AgentError) -> Value {
             e.insert("input_tokens".into(), json!(input_tokens));
             e.insert("context_limit".into(), json!(context_limit));
             e.insert("requested_output".into(), json!(requested_output));
+        }
+        Some(ErrorDetail::InvalidInput { field }) => {
+            e.insert("field".into(), json!(field));
         }
         _ => {}
     }
