@@ -159,6 +159,11 @@ impl RunState {
         Some(PipelineEvent::new(kind, self, model.clone()))
     }
 
+    /// Whether anyone listens to the run's events.
+    pub(crate) fn has_listeners(&self) -> bool {
+        !self.shared.sinks.is_empty()
+    }
+
     /// Hands `event` to every listener, in order.
     pub(crate) async fn emit(&self, event: &mut PipelineEvent) {
         for sink in self.shared.sinks.iter() {

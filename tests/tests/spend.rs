@@ -312,3 +312,41 @@ async fn without_a_streaming_caller_a_broken_stream_is_retried() {
     assert_eq!(reply.text, "whole answer");
     assert_eq!(mock.calls(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_left_unread_is_still_recorded() {
+    let ended: Arc<Mutex<u32>> = Arc::default();
+    let count = ended.clone();
+    let hooks = Hooks::new().with(Hook::sync(
+        EventKind::LlmEnd,
+        "count",
+        move |_: &mut HookContext| *count.lock().unwrap() += 1,
+    ));
+    let mock = MockProvider::new().push(MockReply::text("one two three four"));
+    let pipeline = Pipeline::builder()
+        .model("mock/gpt-4o-mini")
+        .providers(providers(mock))
+        .event_sink(Arc::new(hooks))
+        .build()
+        .unwrap();
+    let spend = Arc::new(Spend::new());
+    let first = pipeline
+        .run(
+            RequestInfo::new().spend(spend.clone()),
+            |ctx: AgentContext| async move {
+                let mut stream = ctx.llm().stream(Prompt::user("count")).await?;
+                // Reads one event and walks away.
+                let first = stream.next().await.transpose()?;
+                Ok::<_, AgentError>(first)
+            },
+        )
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    assert_eq!(spend.calls(), 1, "the abandoned call is on the bill");
+    // No usage had arrived: its cost is unknown, not zero.
+    assert_eq!(spend.by_model()[0].unpriced_calls, 1);
+    assert_eq!(spend.cost_usd(), None);
+    tokio::task::yield_now().await;
+    assert_eq!(*ended.lock().unwrap(), 1, "on_llm_end fired once");
+}

@@ -213,12 +213,44 @@ impl LlmStream {
         self.inner.so_far()
     }
 
-    /// The answer so far, with its cost once the stream has ended.
-    pub fn into_completion(self) -> Completion {
-        let cost = self.cost;
-        let mut completion = self.inner.into_completion();
-        completion.cost_usd = cost;
+    /// The answer so far, with its cost. Taking it before the stream ended ends the call
+    /// there: what was read so far is counted and priced.
+    pub fn into_completion(mut self) -> Completion {
+        self.end_unread();
+        let mut completion = self.inner.take_completion();
+        completion.cost_usd = self.cost;
         completion
+    }
+
+    /// Ends a call its reader left before the end: counts and prices what arrived, and
+    /// reports `on_llm_end` from a task of its own (there is no one left to await it).
+    /// Tokens a provider bills for an answer nobody read are still billed.
+    fn end_unread(&mut self) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let so_far = self.inner.so_far();
+        let usage = so_far.usage;
+        let cost = settle(&self.ctx, &self.model, &self.provider, &so_far.model, usage);
+        self.cost = cost;
+        record_call(&self.span, usage, None);
+        if self.ctx.run().has_listeners()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let (ctx, model, provider) =
+                (self.ctx.clone(), self.model.clone(), self.provider.clone());
+            runtime.spawn(async move {
+                llm_event(
+                    &ctx,
+                    &model,
+                    EventKind::LlmEnd,
+                    &provider,
+                    (usage, cost),
+                    None,
+                )
+                .await;
+            });
+        }
     }
 
     /// Counts the tokens and reports the call's end, once.
@@ -240,6 +272,12 @@ impl LlmStream {
             err,
         )
         .await;
+    }
+}
+
+impl Drop for LlmStream {
+    fn drop(&mut self) {
+        self.end_unread();
     }
 }
 

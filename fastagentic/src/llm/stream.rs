@@ -155,6 +155,11 @@ impl CompletionStream {
         self.so_far
     }
 
+    /// Takes the answer so far, leaving an empty one.
+    pub(crate) fn take_completion(&mut self) -> Completion {
+        std::mem::take(&mut self.so_far)
+    }
+
     /// Whether output has been handed out.
     pub fn delivered(&self) -> bool {
         self.delivered
