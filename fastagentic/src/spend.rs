@@ -158,19 +158,15 @@ impl Totals {
     }
 }
 
-/// Which totals a ledger row belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Dimension {
-    Endpoint,
-    Model,
-    User,
-    Tenant,
-}
+type Rows = DashMap<Arc<str>, Totals, foldhash::fast::RandomState>;
 
 /// Process-wide spending totals, sharded so concurrent runs rarely meet on a lock.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    rows: DashMap<(Dimension, Arc<str>), Totals, foldhash::fast::RandomState>,
+    endpoints: Rows,
+    models: Rows,
+    users: Rows,
+    tenants: Rows,
 }
 
 impl Ledger {
@@ -181,65 +177,61 @@ impl Ledger {
 
     /// Totals per endpoint path, sorted by path.
     pub fn by_endpoint(&self) -> Vec<(String, Totals)> {
-        self.rows_of(Dimension::Endpoint)
+        sorted(&self.endpoints)
     }
 
     /// Totals per model (as the pipeline named it), sorted by name.
     pub fn by_model(&self) -> Vec<(String, Totals)> {
-        self.rows_of(Dimension::Model)
+        sorted(&self.models)
     }
 
     /// Totals per user, for requests that named one.
     pub fn by_user(&self) -> Vec<(String, Totals)> {
-        self.rows_of(Dimension::User)
+        sorted(&self.users)
     }
 
     /// Totals per tenant, for requests that named one.
     pub fn by_tenant(&self) -> Vec<(String, Totals)> {
-        self.rows_of(Dimension::Tenant)
+        sorted(&self.tenants)
     }
 
     /// Totals over everything recorded.
     pub fn total(&self) -> Totals {
-        self.rows
-            .iter()
-            .filter(|row| row.key().0 == Dimension::Model)
-            .fold(Totals::default(), |mut sum, row| {
-                sum.calls += row.calls;
-                sum.tokens += row.tokens;
-                sum.cost_usd += row.cost_usd;
-                sum.unpriced_calls += row.unpriced_calls;
-                sum
-            })
+        self.models.iter().fold(Totals::default(), |mut sum, row| {
+            sum.calls += row.calls;
+            sum.tokens += row.tokens;
+            sum.cost_usd += row.cost_usd;
+            sum.unpriced_calls += row.unpriced_calls;
+            sum
+        })
     }
 
     pub(crate) fn record(&self, call: &CallRecord<'_>) {
-        let keys = [
-            (Dimension::Endpoint, Some(call.endpoint)),
-            (Dimension::Model, Some(&**call.model)),
-            (Dimension::User, call.user),
-            (Dimension::Tenant, call.tenant),
-        ];
-        for (dimension, key) in keys {
-            if let Some(key) = key.filter(|k| !k.is_empty()) {
-                self.rows
-                    .entry((dimension, Arc::from(key)))
-                    .or_default()
-                    .add(call);
-            }
-        }
+        add(&self.endpoints, Some(call.endpoint), call);
+        add(&self.models, Some(&**call.model), call);
+        add(&self.users, call.user, call);
+        add(&self.tenants, call.tenant, call);
     }
+}
 
-    fn rows_of(&self, dimension: Dimension) -> Vec<(String, Totals)> {
-        let mut rows: Vec<(String, Totals)> = self
-            .rows
-            .iter()
-            .filter(|row| row.key().0 == dimension)
-            .map(|row| (row.key().1.to_string(), row.value().clone()))
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows
+/// Adds `call` to the row of `key`; the key is allocated only for a row's first call.
+fn add(rows: &Rows, key: Option<&str>, call: &CallRecord<'_>) {
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return;
+    };
+    match rows.get_mut(key) {
+        Some(mut totals) => totals.add(call),
+        None => rows.entry(Arc::from(key)).or_default().add(call),
     }
+}
+
+fn sorted(rows: &Rows) -> Vec<(String, Totals)> {
+    let mut list: Vec<(String, Totals)> = rows
+        .iter()
+        .map(|row| (row.key().to_string(), row.value().clone()))
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    list
 }
 
 /// The ledger every pipeline records into.

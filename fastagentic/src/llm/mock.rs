@@ -292,7 +292,7 @@ impl Provider for MockProvider {
     ) -> BoxFuture<'a, Result<Completion, AgentError>> {
         Box::pin(async move {
             let reply = self.next_reply(model, prompt);
-            tokio::time::sleep(reply.latency).await;
+            wait(reply.latency).await;
             if let Some(err) = reply.error {
                 return Err(self.label(err, model));
             }
@@ -311,7 +311,7 @@ impl Provider for MockProvider {
     ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
         Box::pin(async move {
             let reply = self.next_reply(model, prompt);
-            tokio::time::sleep(reply.latency).await;
+            wait(reply.latency).await;
             if let Some(err) = reply.error.clone() {
                 return Err(self.label(err, model));
             }
@@ -328,6 +328,14 @@ impl Provider for MockProvider {
                 });
             Ok(CompletionStream::new(self.name.clone(), model, stream))
         })
+    }
+}
+
+/// Waits out a scripted latency. No latency means no timer at all: tokio rounds every
+/// sleep, even a zero one, up to its 1 ms tick, which made "instant" replies cost 1 ms.
+async fn wait(latency: Duration) {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
 }
 

@@ -57,7 +57,6 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio_util::sync::CancellationToken;
 
 pub use self::request_id::X_REQUEST_ID;
 pub use self::route::Route;
@@ -66,6 +65,7 @@ pub use self::status::{error_body, error_response, status_for};
 use self::identity::IdentityConfig;
 use self::route::Served;
 use self::router::{EndpointState, Shared};
+use self::shutdown::HardStop;
 use crate::endpoint::{DuplicatePath, Endpoint};
 use crate::hooks::{Hook, Hooks};
 use crate::llm::Providers;
@@ -169,7 +169,7 @@ impl fmt::Debug for App {
 struct Built {
     router: Router,
     hooks: Arc<Hooks>,
-    hard_stop: CancellationToken,
+    hard_stop: HardStop,
 }
 
 impl App {
@@ -411,7 +411,7 @@ impl App {
             .map(|policy| RateLimiter::new(policy, LimitScope::Global))
             .filter(|limiter| !limiter.is_empty())
             .map(Arc::new);
-        let hard_stop = CancellationToken::new();
+        let hard_stop = HardStop::new();
         let shared = Arc::new(Shared {
             title: self.title.clone(),
             version: self.version.clone(),

@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::cost;
 use super::identity::{Caller, IdentityConfig};
 use super::request_id;
 use super::route::Served;
+use super::shutdown::HardStop;
 use super::sse;
 use super::status::{error_response, insert_rate_headers, plain_error};
 use crate::error::ErrorClass;
@@ -32,7 +32,7 @@ pub(crate) struct Shared {
     pub(crate) identity: IdentityConfig,
     pub(crate) global_limiter: Option<Arc<RateLimiter>>,
     /// Cancelled when the drain deadline passes: every run still going stops.
-    pub(crate) hard_stop: CancellationToken,
+    pub(crate) hard_stop: HardStop,
     pub(crate) breakers: Arc<BreakerRegistry>,
 }
 

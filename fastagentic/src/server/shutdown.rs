@@ -2,6 +2,8 @@
 //! finish within the deadline, cancel what is left.
 
 use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -48,7 +50,7 @@ pub(crate) async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     deadline: Duration,
-    hard_stop: CancellationToken,
+    hard_stop: HardStop,
 ) -> Result<(), ServeError> {
     let draining = CancellationToken::new();
     let signal = {
@@ -82,6 +84,43 @@ pub(crate) async fn serve(
                     Ok(())
                 }
             }
+        }
+    }
+}
+
+/// Shards of parent tokens for [`HardStop`]: enough that two requests rarely share one.
+const HARD_STOP_SHARDS: usize = 16;
+
+/// Cancels every run still going when the drain deadline passes.
+///
+/// Each request's token is a child of one of several parents, picked round-robin: a
+/// child token registers with its parent under the parent's lock, and one parent for
+/// the whole server would put that lock in front of every request.
+#[derive(Clone, Debug)]
+pub(crate) struct HardStop {
+    shards: Arc<[CancellationToken]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl HardStop {
+    pub(crate) fn new() -> Self {
+        HardStop {
+            shards: (0..HARD_STOP_SHARDS)
+                .map(|_| CancellationToken::new())
+                .collect(),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A token for one request, cancelled with the others by [`HardStop::cancel`].
+    pub(crate) fn child_token(&self) -> CancellationToken {
+        let shard = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        self.shards[shard].child_token()
+    }
+
+    pub(crate) fn cancel(&self) {
+        for shard in self.shards.iter() {
+            shard.cancel();
         }
     }
 }
