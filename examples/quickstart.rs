@@ -13,7 +13,8 @@
 //! With no API key set it answers from the built-in mock provider (models named
 //! `mock/...`), so it works offline. Set `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or
 //! `GEMINI_API_KEY` (and `*_BASE_URL` for a gateway) to use a real provider; `PORT`
-//! chooses the port (default 8000).
+//! chooses the port (default 8000) and `HOST` the interface (default 127.0.0.1: with a key
+//! set, whoever reaches the port spends on that key).
 
 use fastagentic::App;
 use fastagentic::llm::{Completion, Usage};
@@ -87,6 +88,15 @@ impl From<Completion> for ChatResponse {
 )]
 async fn chat(ctx: AgentContext, request: ChatRequest) -> Result<ChatResponse, AgentError> {
     let model = request.model.unwrap_or_else(|| default_model().to_owned());
+    // The caller names the model, so only priced ones are served: an open door to any
+    // name would let one client fill the ledger and the metrics with made-up models (and
+    // an expensive one would be billed to whoever runs this server).
+    if let Err(unknown) = fastagentic::pricing::global().lookup(&model) {
+        return Err(AgentError::new(
+            ErrorClass::InvalidInput,
+            unknown.to_string(),
+        ));
+    }
     let mut prompt = Prompt::user(&request.prompt);
     if let Some(limit) = request.max_tokens {
         prompt = prompt.max_tokens(limit);
@@ -161,6 +171,9 @@ async fn analyze(ctx: AgentContext, doc: Document) -> Result<Analysis, AgentErro
 
 #[tokio::main]
 async fn main() -> Result<(), fastagentic::Error> {
+    // Loopback only unless HOST says otherwise: with a key set, whoever reaches the port
+    // spends on that key.
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port.parse().unwrap_or_else(|_| {
             eprintln!("PORT={port:?} is not a port number; using 8000");
@@ -177,7 +190,7 @@ async fn main() -> Result<(), fastagentic::Error> {
     } else {
         println!("Default model: {model}");
     }
-    println!("fastagentic quickstart on http://127.0.0.1:{port}  (Ctrl-C stops it)");
+    println!("fastagentic quickstart on http://{host}:{port}  (Ctrl-C stops it)");
     println!("Try:");
     println!(
         "  curl -s http://127.0.0.1:{port}/chat -H 'content-type: application/json' \
@@ -190,6 +203,6 @@ async fn main() -> Result<(), fastagentic::Error> {
     println!("  curl -s http://127.0.0.1:{port}/endpoints");
     App::new("fastagentic quickstart")
         .version(env!("CARGO_PKG_VERSION"))
-        .serve(format!("0.0.0.0:{port}"))
+        .serve(format!("{host}:{port}"))
         .await
 }

@@ -214,15 +214,25 @@ impl Ledger {
     }
 }
 
+/// The most rows one dimension keeps; later keys add up under [`OTHER`]. User and tenant
+/// ids (and, through endpoints that let the caller name it, models) come from requests,
+/// so without a cap a client could grow the ledger without end.
+pub const MAX_ROWS: usize = 10_000;
+
+/// The row that keys past [`MAX_ROWS`] add up under.
+pub const OTHER: &str = "(other)";
+
 /// Adds `call` to the row of `key`; the key is allocated only for a row's first call.
 fn add(rows: &Rows, key: Option<&str>, call: &CallRecord<'_>) {
     let Some(key) = key.filter(|k| !k.is_empty()) else {
         return;
     };
-    match rows.get_mut(key) {
-        Some(mut totals) => totals.add(call),
-        None => rows.entry(Arc::from(key)).or_default().add(call),
+    if let Some(mut totals) = rows.get_mut(key) {
+        totals.add(call);
+        return;
     }
+    let key = if rows.len() >= MAX_ROWS { OTHER } else { key };
+    rows.entry(Arc::from(key)).or_default().add(call);
 }
 
 fn sorted(rows: &Rows) -> Vec<(String, Totals)> {
@@ -238,4 +248,46 @@ fn sorted(rows: &Rows) -> Vec<(String, Totals)> {
 pub fn ledger() -> &'static Ledger {
     static LEDGER: OnceLock<Ledger> = OnceLock::new();
     LEDGER.get_or_init(Ledger::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call<'a>(model: &'a Arc<str>, provider: &'a Arc<str>, user: &'a str) -> CallRecord<'a> {
+        CallRecord {
+            endpoint: "/e",
+            model,
+            provider,
+            user: Some(user),
+            tenant: None,
+            usage: Some(Usage::new(10, 5)),
+            cost_usd: Some(Decimal::new(1, 2)),
+        }
+    }
+
+    #[test]
+    fn users_past_the_cap_add_up_under_other() {
+        let ledger = Ledger::new();
+        let (model, provider): (Arc<str>, Arc<str>) = ("m".into(), "p".into());
+        for n in 0..MAX_ROWS + 5 {
+            ledger.record(&call(&model, &provider, &format!("user-{n}")));
+        }
+        // A known user still gets its own row.
+        ledger.record(&call(&model, &provider, "user-0"));
+        let users = ledger.by_user();
+        assert_eq!(users.len(), MAX_ROWS + 1);
+        let other = users.iter().find(|(name, _)| name == OTHER).map(|(_, t)| t);
+        assert_eq!(other.map(|t| t.calls), Some(5));
+        let first = users
+            .iter()
+            .find(|(name, _)| name == "user-0")
+            .map(|(_, t)| t);
+        assert_eq!(first.map(|t| t.calls), Some(2));
+        assert_eq!(ledger.total().calls, MAX_ROWS as u64 + 6);
+        assert_eq!(
+            ledger.total().cost_usd,
+            Decimal::new(1, 2) * Decimal::from(MAX_ROWS + 6)
+        );
+    }
 }

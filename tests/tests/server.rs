@@ -1068,3 +1068,34 @@ async fn every_answer_says_what_it_cost() {
     assert_eq!(cost["models"][0]["model"], "mock/gpt-4o");
     assert_eq!(cost["models"][0]["calls"], 1);
 }
+
+/// A body with a bug in it.
+#[agent_endpoint(path = "/s/panics")]
+async fn panics() -> Result<String, AgentError> {
+    let list: Vec<String> = Vec::new();
+    Ok(list[3].clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_panics_gets_a_classified_500() {
+    let server = start(App::new("Panic")).await;
+    let response = client()
+        .post(server.url("/s/panics"))
+        .header("x-request-id", "req-panic")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(header(&response, "x-request-id").unwrap(), "req-panic");
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["class"], "other");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/s/panics")
+    );
+    // The server is still up.
+    let health = client().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}

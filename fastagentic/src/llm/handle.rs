@@ -199,7 +199,12 @@ impl LlmStream {
             None => self.end(None).await,
             Some(Err(err)) => self.end(Some(err)).await,
             Some(Ok(event)) => {
-                if let Some(sink) = sink {
+                // Bookkeeping before the first output (an early usage report, say) stays
+                // here: a caller that saw nothing yet can still get a clean status if this
+                // attempt fails, and usage is reported again, whole, later on.
+                if let Some(sink) = sink
+                    && self.inner.delivered()
+                {
                     // A caller that went away cancels the run; nothing to do here.
                     let _ = sink.send(event.clone()).await;
                 }
@@ -260,7 +265,15 @@ impl LlmStream {
         }
         let so_far = self.inner.so_far();
         let usage = so_far.usage;
-        let cost = settle(&self.ctx, &self.model, &self.provider, &so_far.model, usage);
+        // A call that failed before reporting usage or handing anything out is, like a
+        // failed `complete`, not put on the bill as an unpriced call: it would make a run
+        // whose retry succeeded look unpriceable. One that failed after handing output
+        // out did cost something unknown, and says so.
+        let cost = if err.is_some() && usage.is_none() && !self.inner.delivered() {
+            None
+        } else {
+            settle(&self.ctx, &self.model, &self.provider, &so_far.model, usage)
+        };
         self.cost = cost;
         record_call(&self.span, usage, err);
         llm_event(

@@ -5,13 +5,14 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::context::AgentContext;
 use crate::endpoint::{Endpoint, EndpointPolicies};
-use crate::error::AgentError;
+use crate::error::{AgentError, ErrorClass};
 use crate::llm::BoxFuture;
 use crate::reliability::{
     CircuitBreakerPolicy, FallbackChain, Pipeline, PipelineBuilder, RateLimitPolicy, RequestInfo,
@@ -238,9 +239,28 @@ impl Served {
         request: RequestInfo,
         input: Value,
     ) -> Result<Value, AgentError> {
-        match &self.call {
-            Call::Registered(endpoint) => endpoint.call_json(pipeline, request, input).await,
-            Call::Code(handler) => handler(pipeline, request, input).await,
+        let run = async {
+            match &self.call {
+                Call::Registered(endpoint) => endpoint.call_json(pipeline, request, input).await,
+                Call::Code(handler) => handler(pipeline, request, input).await,
+            }
+        };
+        // A body that panics is a bug in it, not a reason to drop the connection: the
+        // client still gets a classified error (500 `other`), with its request id.
+        match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(endpoint = %self.path, panic = %what, "endpoint body panicked");
+                Err(AgentError::new(
+                    ErrorClass::Other,
+                    format!("endpoint `{}` failed unexpectedly (it panicked)", self.path),
+                ))
+            }
         }
     }
 

@@ -21,8 +21,9 @@
 //! anything (a rate limit, an open circuit, a bad input) is answered like a
 //! non-streaming request, with its status code, headers and JSON body. Once events have
 //! gone out the status is 200, so a later failure arrives as an `error` event and the
-//! stream ends cleanly. While waiting between events the server sends a keep-alive comment
-//! every 15 seconds. A client that closes the stream cancels the run.
+//! stream ends cleanly. Once the first event went out, the server sends a keep-alive
+//! comment every 15 seconds while it waits for the next one (before that, nothing is sent:
+//! the status is not decided yet). A client that closes the stream cancels the run.
 
 use std::convert::Infallible;
 use std::sync::Arc;
