@@ -43,17 +43,7 @@ impl<'a> Llm<'a> {
 
     /// Asks the attempt's model for a whole answer, within the `llm_call` limit.
     pub async fn complete(&self, prompt: impl Into<Prompt>) -> Result<Completion, AgentError> {
-        let prompt = self.sized(prompt.into());
-        let (provider, model) = self.route()?;
-        llm_event(
-            self.ctx,
-            &self.model,
-            EventKind::LlmStart,
-            &provider,
-            (None, None),
-            None,
-        )
-        .await;
+        let (prompt, provider, model) = self.begin(prompt.into()).await?;
         let span = call_span(provider.name(), model, false);
         let call = provider.complete(model, &prompt);
         let result = in_span(self.ctx.within(Stage::LlmCall, call), &span)
@@ -86,17 +76,7 @@ impl<'a> Llm<'a> {
     /// wait for the provider to start answering; the `stream_idle` limit bounds each
     /// wait between chunks after that.
     pub async fn stream(&self, prompt: impl Into<Prompt>) -> Result<LlmStream, AgentError> {
-        let prompt = self.sized(prompt.into());
-        let (provider, model) = self.route()?;
-        llm_event(
-            self.ctx,
-            &self.model,
-            EventKind::LlmStart,
-            &provider,
-            (None, None),
-            None,
-        )
-        .await;
+        let (prompt, provider, model) = self.begin(prompt.into()).await?;
         let span = call_span(provider.name(), model, true);
         let call = provider.stream(model, &prompt);
         let opened = in_span(self.ctx.within(Stage::LlmCall, call), &span).await;
@@ -125,6 +105,22 @@ impl<'a> Llm<'a> {
                 Err(err)
             }
         }
+    }
+
+    /// What every call does first: size the prompt, route the model, report the start.
+    async fn begin(&self, prompt: Prompt) -> Result<(Prompt, Arc<dyn Provider>, &str), AgentError> {
+        let prompt = self.sized(prompt);
+        let (provider, model) = self.route()?;
+        llm_event(
+            self.ctx,
+            &self.model,
+            EventKind::LlmStart,
+            &provider,
+            (None, None),
+            None,
+        )
+        .await;
+        Ok((prompt, provider, model))
     }
 
     fn route(&self) -> Result<(Arc<dyn Provider>, &str), AgentError> {
