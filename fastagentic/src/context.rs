@@ -24,6 +24,8 @@ pub(crate) struct RunShared {
     pub(crate) providers: Option<Arc<Providers>>,
     pub(crate) pricing: Option<Arc<Pricing>>,
     pub(crate) sinks: Sinks,
+    /// The kinds of event some sink wants ([`EventKind::bit`]s); others are never built.
+    pub(crate) wanted: u32,
     pub(crate) max_attempts: u32,
 }
 
@@ -48,6 +50,7 @@ impl RunShared {
                     providers: None,
                     pricing: None,
                     sinks: Arc::from(Vec::new()),
+                    wanted: 0,
                     max_attempts: 1,
                 })
             })
@@ -147,21 +150,21 @@ impl RunState {
         &self.shared.timeouts
     }
 
-    /// An event about this run on `model`, or `None` when nobody listens.
+    /// An event about this run on `model`, or `None` when no listener wants its kind.
     pub(crate) fn event(
         self: &Arc<Self>,
         kind: EventKind,
         model: &Arc<str>,
     ) -> Option<PipelineEvent> {
-        if self.shared.sinks.is_empty() {
+        if !self.listens_to(kind) {
             return None;
         }
         Some(PipelineEvent::new(kind, self, model.clone()))
     }
 
-    /// Whether anyone listens to the run's events.
-    pub(crate) fn has_listeners(&self) -> bool {
-        !self.shared.sinks.is_empty()
+    /// Whether any listener wants events of `kind`.
+    pub(crate) fn listens_to(&self, kind: EventKind) -> bool {
+        self.shared.wanted & kind.bit() != 0
     }
 
     /// Hands `event` to every listener, in order.

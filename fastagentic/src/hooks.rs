@@ -387,6 +387,10 @@ impl EventSink for Hooks {
     fn on_event<'a>(&'a self, event: &'a mut PipelineEvent) -> EventFuture<'a> {
         Box::pin(self.dispatch(event))
     }
+
+    fn listens_to(&self, kind: EventKind) -> bool {
+        !self.for_event(kind).is_empty()
+    }
 }
 
 fn event_index(event: EventKind) -> usize {

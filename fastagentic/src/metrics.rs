@@ -449,6 +449,21 @@ impl EventSink for Metrics {
         self.record(event);
         Box::pin(Done)
     }
+
+    fn listens_to(&self, kind: EventKind) -> bool {
+        // Exactly the kinds `record` counts.
+        matches!(
+            kind,
+            EventKind::Response
+                | EventKind::Error
+                | EventKind::Retry
+                | EventKind::RetryEnd
+                | EventKind::Fallback
+                | EventKind::RateLimit
+                | EventKind::Timeout
+                | EventKind::LlmEnd
+        )
+    }
 }
 
 /// An already finished future of size zero, so boxing it allocates nothing.

@@ -235,7 +235,7 @@ impl LlmStream {
         let cost = settle(&self.ctx, &self.model, &self.provider, &so_far.model, usage);
         self.cost = cost;
         record_call(&self.span, usage, None);
-        if self.ctx.run().has_listeners()
+        if self.ctx.run().listens_to(EventKind::LlmEnd)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let (ctx, model, provider) =

@@ -90,6 +90,11 @@ impl EventKind {
         EventKind::Resume,
     ];
 
+    /// The event's bit in a set of kinds (there are fewer than 32).
+    pub(crate) fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+
     /// The hook event name, e.g. `"on_retry"`.
     pub fn hook_name(self) -> &'static str {
         match self {
@@ -312,6 +317,21 @@ pub type EventFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 pub trait EventSink: Send + Sync + 'static {
     /// Handles one event; may change `event.steer`.
     fn on_event<'a>(&'a self, event: &'a mut PipelineEvent) -> EventFuture<'a>;
+
+    /// Whether the sink wants events of `kind` (all, unless it says otherwise). Asked
+    /// once, when a pipeline is built: a kind no sink wants is never built at all.
+    fn listens_to(&self, kind: EventKind) -> bool {
+        let _ = kind;
+        true
+    }
+}
+
+/// The kinds of event at least one of `sinks` wants, as a set of [`EventKind::bit`]s.
+pub(crate) fn wanted_kinds(sinks: &[Arc<dyn EventSink>]) -> u32 {
+    EventKind::ALL
+        .iter()
+        .filter(|kind| sinks.iter().any(|sink| sink.listens_to(**kind)))
+        .fold(0, |set, kind| set | kind.bit())
 }
 
 impl<F> EventSink for F

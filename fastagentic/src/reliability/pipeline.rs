@@ -273,6 +273,7 @@ impl PipelineBuilder {
             timeouts: timeout.clone(),
             providers: self.providers,
             pricing: self.pricing,
+            wanted: super::events::wanted_kinds(&self.sinks),
             sinks: self.sinks.into(),
             max_attempts: retry.max_attempts(),
         });
@@ -479,7 +480,12 @@ impl Pipeline {
         if let Err(err) = &result {
             span.record("error_class", err.class().as_str());
         }
-        if !self.shared.sinks.is_empty() {
+        let outcome = if result.is_ok() {
+            EventKind::Response
+        } else {
+            EventKind::Error
+        };
+        if run.listens_to(outcome) {
             // Boxed so the common no-listener path does not carry this state in its future.
             Box::pin(self.outcome_event(&run, &result)).await;
         }
@@ -531,7 +537,7 @@ impl Pipeline {
         Fut: Future<Output = Result<T, E>>,
         E: Into<AgentError>,
     {
-        if !self.shared.sinks.is_empty() {
+        if run.listens_to(EventKind::Request) {
             Box::pin(self.request_event(run)).await?;
         }
         let admissions = self.admit(request, run, start).await?;
