@@ -128,7 +128,7 @@ impl RunState {
     pub(crate) fn record_call(
         &self,
         model: &Arc<str>,
-        provider: &Arc<str>,
+        provider: &str,
         usage: Option<crate::llm::Usage>,
         cost_usd: Option<rust_decimal::Decimal>,
     ) {

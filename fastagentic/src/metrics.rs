@@ -89,6 +89,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll};
 
+use dashmap::DashMap;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -137,6 +138,7 @@ pub struct Metrics {
     llm_tokens: Family<TokenLabels, Counter>,
     llm_cost: Family<ProviderModelLabels, Counter<f64, AtomicU64>>,
     llm_unpriced: Family<ProviderModelLabels, Counter>,
+    llm_series: DashMap<Arc<str>, Arc<LlmSeries>, foldhash::fast::RandomState>,
     observed: Arc<Observed>,
 }
 
@@ -259,6 +261,7 @@ impl Metrics {
             llm_tokens,
             llm_cost,
             llm_unpriced,
+            llm_series: DashMap::default(),
             observed,
         }
     }
@@ -399,49 +402,88 @@ impl Metrics {
         let Some(provider) = &event.provider else {
             return;
         };
-        // `openai/gpt-4o` and `gpt-4o` are one model: label it as the provider knows it,
-        // the name the pricing tables use too.
-        let model: Arc<str> = event
-            .model
-            .strip_prefix(&**provider)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .map_or_else(|| event.model.clone(), Arc::from);
-        let labels = ProviderModelLabels {
-            provider: provider.clone(),
-            model: model.clone(),
-        };
+        let series = self.llm_series_of(&event.model, provider);
         // A failed call reports no usage and is billed nothing: only calls that answered
         // can be unpriced.
         match (event.cost_usd, event.error.is_none()) {
             (Some(cost), _) => {
-                self.llm_cost
-                    .get_or_create(&labels)
+                series
+                    .cost
+                    .get_or_init(|| Counter::clone(&self.llm_cost.get_or_create(&series.labels)))
                     .inc_by(f64::try_from(cost).unwrap_or(0.0));
             }
             (None, true) => {
-                self.llm_unpriced.get_or_create(&labels).inc();
+                series
+                    .unpriced
+                    .get_or_init(|| {
+                        Counter::clone(&self.llm_unpriced.get_or_create(&series.labels))
+                    })
+                    .inc();
             }
             (None, false) => {}
         }
         let Some(usage) = event.usage else {
             return;
         };
-        for (kind, tokens) in [
-            ("input", usage.input),
-            ("output", usage.output),
-            ("reasoning", usage.reasoning),
-            ("cache_read", usage.cache_read),
-            ("cache_write", usage.cache_write),
-        ] {
-            self.llm_tokens
-                .get_or_create(&TokenLabels {
-                    provider: provider.clone(),
-                    model: model.clone(),
+        let tokens = series.tokens.get_or_init(|| {
+            TOKEN_KINDS.map(|kind| {
+                Counter::clone(&self.llm_tokens.get_or_create(&TokenLabels {
+                    provider: series.labels.provider.clone(),
+                    model: series.labels.model.clone(),
                     kind,
-                })
-                .inc_by(tokens);
+                }))
+            })
+        });
+        let counts = [
+            usage.input,
+            usage.output,
+            usage.reasoning,
+            usage.cache_read,
+            usage.cache_write,
+        ];
+        for (counter, count) in tokens.iter().zip(counts) {
+            counter.inc_by(count);
         }
     }
+
+    /// The LLM series of the model the pipeline names `model`, served by `provider`: the
+    /// label lookups are done once per model, not on every call.
+    fn llm_series_of(&self, model: &Arc<str>, provider: &Arc<str>) -> Arc<LlmSeries> {
+        if let Some(series) = self.llm_series.get(&**model)
+            && series.labels.provider == *provider
+        {
+            return series.clone();
+        }
+        // `openai/gpt-4o` and `gpt-4o` are one model: label it as the provider knows it,
+        // the name the pricing tables use too.
+        let label: Arc<str> = model
+            .strip_prefix(&**provider)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .map_or_else(|| model.clone(), Arc::from);
+        let series = Arc::new(LlmSeries {
+            labels: ProviderModelLabels {
+                provider: provider.clone(),
+                model: label,
+            },
+            tokens: OnceLock::new(),
+            cost: OnceLock::new(),
+            unpriced: OnceLock::new(),
+        });
+        self.llm_series.insert(model.clone(), series.clone());
+        series
+    }
+}
+
+/// The `kind` label of each token counter, in the order of [`LlmSeries::tokens`].
+const TOKEN_KINDS: [&str; 5] = ["input", "output", "reasoning", "cache_read", "cache_write"];
+
+/// One model's LLM counters, each made (and so exported) on its first use, never as a
+/// zero that would read as "this model cost nothing".
+struct LlmSeries {
+    labels: ProviderModelLabels,
+    tokens: OnceLock<[Counter; 5]>,
+    cost: OnceLock<Counter<f64, AtomicU64>>,
+    unpriced: OnceLock<Counter>,
 }
 
 impl EventSink for Metrics {

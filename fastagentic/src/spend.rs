@@ -89,13 +89,13 @@ impl Spend {
         let mut models = self.lock();
         let index = match models
             .iter()
-            .position(|m| m.model == *call.model && m.provider == *call.provider)
+            .position(|m| m.model == *call.model && *m.provider == *call.provider)
         {
             Some(index) => index,
             None => {
                 models.push(ModelSpend {
                     model: call.model.clone(),
-                    provider: call.provider.clone(),
+                    provider: Arc::from(call.provider),
                     ..ModelSpend::default()
                 });
                 models.len() - 1
@@ -125,7 +125,7 @@ impl Spend {
 pub(crate) struct CallRecord<'a> {
     pub(crate) endpoint: &'a str,
     pub(crate) model: &'a Arc<str>,
-    pub(crate) provider: &'a Arc<str>,
+    pub(crate) provider: &'a str,
     pub(crate) user: Option<&'a str>,
     pub(crate) tenant: Option<&'a str>,
     pub(crate) usage: Option<Usage>,
@@ -254,7 +254,7 @@ pub fn ledger() -> &'static Ledger {
 mod tests {
     use super::*;
 
-    fn call<'a>(model: &'a Arc<str>, provider: &'a Arc<str>, user: &'a str) -> CallRecord<'a> {
+    fn call<'a>(model: &'a Arc<str>, provider: &'a str, user: &'a str) -> CallRecord<'a> {
         CallRecord {
             endpoint: "/e",
             model,
@@ -269,12 +269,12 @@ mod tests {
     #[test]
     fn users_past_the_cap_add_up_under_other() {
         let ledger = Ledger::new();
-        let (model, provider): (Arc<str>, Arc<str>) = ("m".into(), "p".into());
+        let (model, provider): (Arc<str>, &str) = ("m".into(), "p");
         for n in 0..MAX_ROWS + 5 {
-            ledger.record(&call(&model, &provider, &format!("user-{n}")));
+            ledger.record(&call(&model, provider, &format!("user-{n}")));
         }
         // A known user still gets its own row.
-        ledger.record(&call(&model, &provider, "user-0"));
+        ledger.record(&call(&model, provider, "user-0"));
         let users = ledger.by_user();
         assert_eq!(users.len(), MAX_ROWS + 1);
         let other = users.iter().find(|(name, _)| name == OTHER).map(|(_, t)| t);

@@ -337,8 +337,7 @@ fn settle(
             .ok()
             .map(|cost| cost.total)
     });
-    let provider: Arc<str> = Arc::from(provider.name());
-    ctx.run().record_call(model, &provider, usage, cost);
+    ctx.run().record_call(model, provider.name(), usage, cost);
     cost
 }
 
