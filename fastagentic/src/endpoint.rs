@@ -36,6 +36,35 @@ pub struct EndpointPolicies {
     pub rate_limit: Option<RateLimitPolicy>,
 }
 
+impl EndpointPolicies {
+    /// A pipeline builder for the endpoint at `path` on `model` with these policies.
+    pub(crate) fn builder(self, path: &str, model: Option<&str>) -> PipelineBuilder {
+        let mut builder = Pipeline::builder().endpoint(path);
+        if let Some(model) = model {
+            builder = builder.model(model);
+        }
+        if let Some(policy) = self.retry {
+            builder = builder.retry(policy);
+        }
+        if let Some(policy) = self.circuit_breaker {
+            builder = builder.circuit_breaker(policy);
+        }
+        for (model, policy) in self.circuit_breakers {
+            builder = builder.circuit_breaker_for(model, policy);
+        }
+        if let Some(policy) = self.timeout {
+            builder = builder.timeout(policy);
+        }
+        if let Some(chain) = self.fallback {
+            builder = builder.fallback(chain);
+        }
+        if let Some(policy) = self.rate_limit {
+            builder = builder.rate_limit(policy);
+        }
+        builder
+    }
+}
+
 /// A registered endpoint: its address, its description and its policies.
 ///
 /// `#[agent_endpoint]` creates one per annotated fn; [`endpoints`] lists them all.
@@ -81,30 +110,7 @@ impl Endpoint {
     /// A pipeline builder with the endpoint's path, model and policies; add listeners,
     /// providers or a global limiter, then build.
     pub fn pipeline_builder(&self) -> Result<PipelineBuilder, PolicyError> {
-        let policies = self.policies()?;
-        let mut builder = Pipeline::builder().endpoint(self.path);
-        if let Some(model) = self.model {
-            builder = builder.model(model);
-        }
-        if let Some(policy) = policies.retry {
-            builder = builder.retry(policy);
-        }
-        if let Some(policy) = policies.circuit_breaker {
-            builder = builder.circuit_breaker(policy);
-        }
-        for (model, policy) in policies.circuit_breakers {
-            builder = builder.circuit_breaker_for(model, policy);
-        }
-        if let Some(policy) = policies.timeout {
-            builder = builder.timeout(policy);
-        }
-        if let Some(chain) = policies.fallback {
-            builder = builder.fallback(chain);
-        }
-        if let Some(policy) = policies.rate_limit {
-            builder = builder.rate_limit(policy);
-        }
-        Ok(builder)
+        Ok(self.policies()?.builder(self.path, self.model))
     }
 
     /// The pipeline a direct call of the annotated fn runs in: the endpoint's policies,

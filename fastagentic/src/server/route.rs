@@ -271,34 +271,11 @@ impl Served {
         &self,
         global_fallback: Option<&FallbackChain>,
     ) -> PipelineBuilder {
-        let p = &self.policies;
-        let mut builder = Pipeline::builder().endpoint(self.path.as_str());
-        if let Some(model) = &self.model {
-            builder = builder.model(model.as_str());
+        let mut policies = self.policies.clone();
+        if policies.fallback.is_none() {
+            policies.fallback = global_fallback.map(|chain| self.adopt(chain));
         }
-        if let Some(policy) = &p.retry {
-            builder = builder.retry(policy.clone());
-        }
-        if let Some(policy) = &p.circuit_breaker {
-            builder = builder.circuit_breaker(policy.clone());
-        }
-        for (model, policy) in &p.circuit_breakers {
-            builder = builder.circuit_breaker_for(model.as_str(), policy.clone());
-        }
-        if let Some(policy) = &p.timeout {
-            builder = builder.timeout(policy.clone());
-        }
-        let chain = p
-            .fallback
-            .clone()
-            .or_else(|| global_fallback.map(|g| self.adopt(g)));
-        if let Some(chain) = chain {
-            builder = builder.fallback(chain);
-        }
-        if let Some(policy) = &p.rate_limit {
-            builder = builder.rate_limit(policy.clone());
-        }
-        builder
+        policies.builder(&self.path, self.model.as_deref())
     }
 
     /// The app's chain for this endpoint: as is when the endpoint names no model; else
