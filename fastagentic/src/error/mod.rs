@@ -18,11 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use self::chain::classify_chain;
-pub use self::class::{ClassSet, ErrorClass, UnknownErrorClass};
+pub use self::class::{ClassSet, ErrorClass, UnknownName};
 pub use self::hints::RetryHints;
 
-use crate::reliability::rate_limit::{LimitScope, LimitType};
-use crate::reliability::timeout::Stage;
+use fastagentic_policy::{LimitScope, LimitType, Stage};
 
 /// The one error type every endpoint, provider and policy reports.
 ///

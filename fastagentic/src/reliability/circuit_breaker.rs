@@ -14,6 +14,8 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use fastagentic_policy::keys::circuit_breaker::{self as keys, COUNTER_MAX};
+
 use super::PolicyError;
 use super::window::SlidingWindow;
 use crate::error::{AgentError, ClassSet, ErrorClass, ErrorDetail};
@@ -49,20 +51,18 @@ pub struct CircuitBreakerPolicyBuilder {
 impl Default for CircuitBreakerPolicyBuilder {
     fn default() -> Self {
         CircuitBreakerPolicyBuilder {
-            failure_threshold: 5,
-            failure_window: Duration::from_secs(60),
-            reset_timeout: Duration::from_secs(30),
-            half_open_requests: 2,
-            success_threshold: 3,
+            failure_threshold: keys::DEFAULT_FAILURE_THRESHOLD,
+            failure_window: Duration::from_millis(keys::DEFAULT_FAILURE_WINDOW_MS),
+            reset_timeout: Duration::from_millis(keys::DEFAULT_RESET_TIMEOUT_MS),
+            half_open_requests: keys::DEFAULT_HALF_OPEN_REQUESTS,
+            success_threshold: keys::DEFAULT_SUCCESS_THRESHOLD,
             failure_on: ErrorClass::DEFAULT_FAILURE_ON,
             failure_rate_threshold: None,
-            minimum_calls: 20,
+            minimum_calls: keys::DEFAULT_MINIMUM_CALLS,
             slow_call: None,
         }
     }
 }
-
-const COUNTER_MAX: u32 = (1 << 15) - 1;
 
 impl CircuitBreakerPolicyBuilder {
     /// Failures inside the window that open the breaker (default 5).
@@ -126,58 +126,14 @@ impl CircuitBreakerPolicyBuilder {
 
     /// Validates the settings.
     pub fn build(self) -> Result<CircuitBreakerPolicy, PolicyError> {
-        let zero = |field, hint| Err(PolicyError::Zero { field, hint });
-        if self.failure_threshold == 0 {
-            return zero("failure_threshold", "use 1 or more failures to open");
-        }
-        if self.failure_window < Duration::from_secs(1) {
-            return Err(PolicyError::OutOfRange {
-                field: "failure_window_ms",
-                value: self.failure_window.as_millis() as f64,
-                range: "1000 or more (failures are counted over seconds, not instants)",
-            });
-        }
-        if self.reset_timeout.is_zero() {
-            return zero(
-                "reset_timeout_ms",
-                "an open breaker must rest before probing",
-            );
-        }
-        if self.half_open_requests == 0 {
-            return zero(
-                "half_open_requests",
-                "a half-open breaker needs at least one probe to ever close",
-            );
-        }
-        if self.success_threshold == 0 {
-            return zero(
-                "success_threshold",
-                "use 1 or more probe successes to close",
-            );
-        }
-        for (field, value) in [
-            ("half_open_requests", self.half_open_requests),
-            ("success_threshold", self.success_threshold),
-        ] {
-            if value > COUNTER_MAX {
-                return Err(PolicyError::OutOfRange {
-                    field,
-                    value: f64::from(value),
-                    range: "1..=32767",
-                });
-            }
-        }
+        keys::FAILURE_THRESHOLD.check(u64::from(self.failure_threshold))?;
+        keys::FAILURE_WINDOW.check_duration(self.failure_window)?;
+        keys::RESET_TIMEOUT.check_duration(self.reset_timeout)?;
+        keys::HALF_OPEN_REQUESTS.check(u64::from(self.half_open_requests))?;
+        keys::SUCCESS_THRESHOLD.check(u64::from(self.success_threshold))?;
         if let Some(rate) = self.failure_rate_threshold {
-            if !(rate > 0.0 && rate <= 1.0) {
-                return Err(PolicyError::OutOfRange {
-                    field: "failure_rate_threshold",
-                    value: rate,
-                    range: "greater than 0.0, at most 1.0",
-                });
-            }
-            if self.minimum_calls == 0 {
-                return zero("minimum_calls", "a rate needs at least one call");
-            }
+            keys::FAILURE_RATE_THRESHOLD.check(rate)?;
+            keys::MINIMUM_CALLS.check(u64::from(self.minimum_calls))?;
         }
         Ok(CircuitBreakerPolicy { settings: self })
     }

@@ -28,38 +28,16 @@ pub use self::retry::{Backoff, RandomSource, RetryDecision, RetryPolicy, StopRea
 pub use self::retry_budget::{RetryBudget, RetryBudgetPolicy};
 pub use self::timeout::{OnTimeout, Stage, TimeoutPolicy};
 
+pub use fastagentic_policy::keys::Problem;
+
 /// A policy that cannot work as configured. The message names the field and the fix.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
-    /// A count or duration that must be positive is zero.
-    #[error("`{field}` must be greater than zero: {hint}")]
-    Zero {
-        /// The setting.
-        field: &'static str,
-        /// Why, and what to use instead.
-        hint: &'static str,
-    },
-    /// A number outside its range.
-    #[error("`{field}` is {value}, outside the allowed range {range}")]
-    OutOfRange {
-        /// The setting.
-        field: &'static str,
-        /// The value given.
-        value: f64,
-        /// The allowed range.
-        range: &'static str,
-    },
-    /// A name that is not one of the accepted values.
-    #[error("`{field}` cannot be \"{value}\"; expected one of: {expected}")]
-    UnknownValue {
-        /// The setting.
-        field: &'static str,
-        /// The value given.
-        value: String,
-        /// The accepted values.
-        expected: &'static str,
-    },
+    /// A setting outside its allowed values, or settings that contradict each other: the
+    /// message names the key, what is wrong and why.
+    #[error(transparent)]
+    Setting(#[from] Problem),
     /// Settings that contradict each other.
     #[error("{0}")]
     Inconsistent(String),

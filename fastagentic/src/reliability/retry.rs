@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use fastagentic_policy::keys::retry as keys;
+use fastagentic_policy::keys::retry::DEFAULT_MAX_ATTEMPTS;
+
 use super::PolicyError;
 use super::retry_budget::RetryBudgetPolicy;
 use crate::error::{AgentError, ClassSet, ErrorClass};
@@ -13,37 +16,7 @@ use crate::error::{AgentError, ClassSet, ErrorClass};
 /// The environment variable that overrides the default `max_attempts`.
 pub const MAX_ATTEMPTS_ENV: &str = "FASTAGENTIC_MAX_ATTEMPTS";
 
-const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-
-/// How the delay grows from one retry to the next.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backoff {
-    /// The same delay every time: `initial`.
-    Fixed,
-    /// `initial × n` for the n-th retry.
-    Linear,
-    /// `initial × multiplier^(n-1)` for the n-th retry.
-    #[default]
-    Exponential,
-}
-
-impl std::str::FromStr for Backoff {
-    type Err = PolicyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fixed" => Ok(Backoff::Fixed),
-            "linear" => Ok(Backoff::Linear),
-            "exponential" => Ok(Backoff::Exponential),
-            other => Err(PolicyError::UnknownValue {
-                field: "backoff",
-                value: other.to_owned(),
-                expected: "fixed, linear, exponential",
-            }),
-        }
-    }
-}
+pub use fastagentic_policy::Backoff;
 
 /// A source of uniform random numbers in `[0, 1)` for jitter.
 ///
@@ -137,16 +110,16 @@ impl Default for RetryPolicyBuilder {
         RetryPolicyBuilder {
             max_attempts: default_max_attempts(),
             backoff: Backoff::Exponential,
-            initial_delay: Duration::from_millis(1000),
-            max_delay: Duration::from_millis(30_000),
-            multiplier: 2.0,
-            jitter: true,
-            jitter_factor: 0.25,
+            initial_delay: Duration::from_millis(keys::DEFAULT_INITIAL_DELAY_MS),
+            max_delay: Duration::from_millis(keys::DEFAULT_MAX_DELAY_MS),
+            multiplier: keys::DEFAULT_MULTIPLIER,
+            jitter: keys::DEFAULT_JITTER,
+            jitter_factor: keys::DEFAULT_JITTER_FACTOR,
             retry_on: ErrorClass::DEFAULT_RETRY_ON,
             no_retry_on: ClassSet::EMPTY,
-            max_retry_after: Duration::from_millis(60_000),
-            overload_limit: 3,
-            context_overflow_floor: 3000,
+            max_retry_after: Duration::from_millis(keys::DEFAULT_MAX_RETRY_AFTER_MS),
+            overload_limit: keys::DEFAULT_OVERLOAD_LIMIT,
+            context_overflow_floor: keys::DEFAULT_CONTEXT_OVERFLOW_FLOOR,
             budget: Some(RetryBudgetPolicy::default()),
             random: None,
         }
@@ -213,39 +186,14 @@ impl RetryPolicyBuilder {
 
     /// Validates the settings.
     pub fn build(self) -> Result<RetryPolicy, PolicyError> {
-        if self.max_attempts == 0 {
-            return Err(PolicyError::Zero {
-                field: "max_attempts",
-                hint: "it counts the first call, so use 1 for no retries",
-            });
-        }
-        if !(0.0..=1.0).contains(&self.jitter_factor) {
-            return Err(PolicyError::OutOfRange {
-                field: "jitter_factor",
-                value: self.jitter_factor,
-                range: "0.0..=1.0",
-            });
-        }
-        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err(PolicyError::OutOfRange {
-                field: "multiplier",
-                value: self.multiplier,
-                range: "1.0 or more",
-            });
-        }
-        if self.max_delay < self.initial_delay {
-            return Err(PolicyError::Inconsistent(format!(
-                "max_delay_ms ({}) is below initial_delay_ms ({})",
-                self.max_delay.as_millis(),
-                self.initial_delay.as_millis()
-            )));
-        }
-        if self.overload_limit == 0 {
-            return Err(PolicyError::Zero {
-                field: "overload_limit",
-                hint: "it counts consecutive overloaded errors, so use 1 or more",
-            });
-        }
+        keys::MAX_ATTEMPTS.check(u64::from(self.max_attempts))?;
+        keys::MULTIPLIER.check(self.multiplier)?;
+        keys::JITTER_FACTOR.check(self.jitter_factor)?;
+        keys::OVERLOAD_LIMIT.check(u64::from(self.overload_limit))?;
+        keys::check_delays(
+            Some(whole_millis(self.initial_delay)),
+            Some(whole_millis(self.max_delay)),
+        )?;
         if let Some(budget) = &self.budget {
             budget.validate()?;
         }
@@ -258,6 +206,10 @@ impl RetryPolicyBuilder {
             random,
         })
     }
+}
+
+fn whole_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl TryFrom<RetryPolicyBuilder> for RetryPolicy {

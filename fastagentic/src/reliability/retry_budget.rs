@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use fastagentic_policy::keys::retry as keys;
+
 use super::PolicyError;
 use super::window::SlidingWindow;
 
@@ -26,29 +28,17 @@ pub struct RetryBudgetPolicy {
 impl Default for RetryBudgetPolicy {
     fn default() -> Self {
         RetryBudgetPolicy {
-            ttl: Duration::from_secs(10),
-            min_retries_per_sec: 10,
-            retry_ratio: 0.2,
+            ttl: Duration::from_millis(keys::DEFAULT_BUDGET_TTL_MS),
+            min_retries_per_sec: keys::DEFAULT_BUDGET_MIN_RETRIES_PER_SEC,
+            retry_ratio: keys::DEFAULT_BUDGET_RETRY_RATIO,
         }
     }
 }
 
 impl RetryBudgetPolicy {
     pub(crate) fn validate(&self) -> Result<(), PolicyError> {
-        if self.ttl < Duration::from_secs(1) {
-            return Err(PolicyError::OutOfRange {
-                field: "budget.ttl_ms",
-                value: self.ttl.as_millis() as f64,
-                range: "1000 or more (a budget counts requests over seconds)",
-            });
-        }
-        if !(self.retry_ratio.is_finite() && (0.0..=1000.0).contains(&self.retry_ratio)) {
-            return Err(PolicyError::OutOfRange {
-                field: "budget.retry_ratio",
-                value: self.retry_ratio,
-                range: "0.0..=1000.0",
-            });
-        }
+        keys::BUDGET_TTL.check_duration(self.ttl)?;
+        keys::BUDGET_RETRY_RATIO.check(self.retry_ratio)?;
         Ok(())
     }
 }

@@ -6,72 +6,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use fastagentic_policy::keys::timeout as keys;
+
 use super::PolicyError;
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
 
-/// Which deadline expired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// The whole run, retries, sleeps and fallbacks included.
-    Total,
-    /// One LLM call (for a stream: the time to its first byte).
-    LlmCall,
-    /// The idle gap between two chunks of a stream.
-    StreamIdle,
-    /// One tool call.
-    ToolCall,
-    /// Saving a checkpoint.
-    Checkpoint,
-    /// One strategy of a [`StrategyFallback`](super::StrategyFallback), which carries its
-    /// own limit.
-    Strategy,
-}
-
-impl Stage {
-    /// `"total"`, `"llm_call"`, `"stream_idle"`, `"tool_call"`, `"checkpoint"` or
-    /// `"strategy"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Total => "total",
-            Stage::LlmCall => "llm_call",
-            Stage::StreamIdle => "stream_idle",
-            Stage::ToolCall => "tool_call",
-            Stage::Checkpoint => "checkpoint",
-            Stage::Strategy => "strategy",
-        }
-    }
-}
-
-/// What happens when the total deadline passes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnTimeout {
-    /// Stop the run and fail with a `timeout` error.
-    #[default]
-    Fail,
-    /// Report the timeout (event and log) and let the run finish.
-    Warn,
-    /// Save a checkpoint and return a run id to resume. Needs a durable endpoint.
-    Checkpoint,
-}
-
-impl std::str::FromStr for OnTimeout {
-    type Err = PolicyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fail" => Ok(OnTimeout::Fail),
-            "warn" => Ok(OnTimeout::Warn),
-            "checkpoint" => Ok(OnTimeout::Checkpoint),
-            other => Err(PolicyError::UnknownValue {
-                field: "on_timeout",
-                value: other.to_owned(),
-                expected: "fail, warn, checkpoint",
-            }),
-        }
-    }
-}
+pub use fastagentic_policy::{OnTimeout, Stage};
 
 /// The timeout settings of SPEC §3.3.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -100,11 +40,11 @@ pub struct TimeoutPolicyBuilder {
 impl Default for TimeoutPolicyBuilder {
     fn default() -> Self {
         TimeoutPolicyBuilder {
-            total: Duration::from_millis(120_000),
-            llm_call: Duration::from_millis(60_000),
-            stream_idle: Duration::from_millis(60_000),
-            tool_call: Duration::from_millis(30_000),
-            checkpoint: Duration::from_millis(5_000),
+            total: Duration::from_millis(keys::DEFAULT_TOTAL_MS),
+            llm_call: Duration::from_millis(keys::DEFAULT_LLM_CALL_MS),
+            stream_idle: Duration::from_millis(keys::DEFAULT_STREAM_IDLE_MS),
+            tool_call: Duration::from_millis(keys::DEFAULT_TOOL_CALL_MS),
+            checkpoint: Duration::from_millis(keys::DEFAULT_CHECKPOINT_MS),
             on_timeout: OnTimeout::Fail,
         }
     }
@@ -155,19 +95,14 @@ impl TimeoutPolicyBuilder {
 
     /// Validates the settings: every limit must be above zero.
     pub fn build(self) -> Result<TimeoutPolicy, PolicyError> {
-        for (field, value) in [
-            ("total_ms", self.total),
-            ("llm_call_ms", self.llm_call),
-            ("stream_idle_ms", self.stream_idle),
-            ("tool_call_ms", self.tool_call),
-            ("checkpoint_ms", self.checkpoint),
+        for (key, value) in [
+            (keys::TOTAL, self.total),
+            (keys::LLM_CALL, self.llm_call),
+            (keys::STREAM_IDLE, self.stream_idle),
+            (keys::TOOL_CALL, self.tool_call),
+            (keys::CHECKPOINT, self.checkpoint),
         ] {
-            if value.is_zero() {
-                return Err(PolicyError::Zero {
-                    field,
-                    hint: "a zero limit would fail every call; leave it out for the default",
-                });
-            }
+            key.check_duration(value)?;
         }
         Ok(TimeoutPolicy { settings: self })
     }
@@ -330,6 +265,10 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("total_ms"), "{err}");
         let err = "abort".parse::<OnTimeout>().unwrap_err();
+        assert!(
+            err.to_string().contains("`on_timeout` value `abort`"),
+            "{err}"
+        );
         assert!(err.to_string().contains("fail, warn, checkpoint"), "{err}");
     }
 }

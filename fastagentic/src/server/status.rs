@@ -73,7 +73,9 @@ pub fn status_for(err: &AgentError) -> StatusCode {
         | ErrorClass::AuthError
         | ErrorClass::PermissionDenied
         | ErrorClass::NotFound => StatusCode::BAD_GATEWAY,
-        ErrorClass::Other => StatusCode::INTERNAL_SERVER_ERROR,
+        // `ErrorClass` is non-exhaustive: a class added later answers like `other`
+        // until it is given a status of its own.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

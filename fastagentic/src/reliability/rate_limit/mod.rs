@@ -17,86 +17,14 @@ use tokio::time::Instant;
 
 use self::gcra::{Cell, Rate, Take};
 use self::store::{Cells, KeyedCells};
+use fastagentic_policy::keys::{Count, rate_limit as keys};
+
 use super::PolicyError;
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
 
 const MINUTE_NANOS: u64 = 60_000_000_000;
 
-/// Requests or tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitType {
-    /// Requests per minute.
-    Rpm,
-    /// Tokens per minute.
-    Tpm,
-}
-
-impl LimitType {
-    /// `"rpm"` or `"tpm"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitType::Rpm => "rpm",
-            LimitType::Tpm => "tpm",
-        }
-    }
-}
-
-/// Who shares a limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitScope {
-    /// Every request to the app.
-    Global,
-    /// Every request to one endpoint.
-    Endpoint,
-    /// Each user (from the request's identity).
-    User,
-    /// Each tenant (from the request's identity).
-    Tenant,
-}
-
-impl LimitScope {
-    /// `"global"`, `"endpoint"`, `"user"` or `"tenant"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitScope::Global => "global",
-            LimitScope::Endpoint => "endpoint",
-            LimitScope::User => "user",
-            LimitScope::Tenant => "tenant",
-        }
-    }
-}
-
-/// What happens to a request over the limit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnLimit {
-    /// Refuse at once with a `rate_limit` error.
-    #[default]
-    Reject,
-    /// Wait for a slot if it comes before the run's deadline; otherwise refuse.
-    Delay,
-    /// Wait in a bounded first-in-first-out queue; refuse when the queue is full.
-    Queue,
-}
-
-impl std::str::FromStr for OnLimit {
-    type Err = PolicyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "reject" => Ok(OnLimit::Reject),
-            "delay" => Ok(OnLimit::Delay),
-            "queue" => Ok(OnLimit::Queue),
-            other => Err(PolicyError::UnknownValue {
-                field: "on_limit",
-                value: other.to_owned(),
-                expected: "reject, delay, queue",
-            }),
-        }
-    }
-}
+pub use fastagentic_policy::{LimitScope, LimitType, OnLimit};
 
 /// The rate-limit settings of SPEC §3.2.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,8 +58,8 @@ impl Default for RateLimitPolicyBuilder {
             per_tenant_rpm: None,
             per_tenant_tpm: None,
             on_limit: OnLimit::Reject,
-            queue_capacity: 64,
-            token_estimate: 1000,
+            queue_capacity: keys::DEFAULT_QUEUE_CAPACITY,
+            token_estimate: keys::DEFAULT_TOKEN_ESTIMATE,
         }
     }
 }
@@ -188,31 +116,23 @@ impl RateLimitPolicyBuilder {
 
     /// Validates the settings: no limit may be zero.
     pub fn build(self) -> Result<RateLimitPolicy, PolicyError> {
-        for (field, value) in self.limits() {
-            if value == Some(0) {
-                return Err(PolicyError::Zero {
-                    field,
-                    hint: "a zero limit refuses everything; leave it out for no limit",
-                });
+        for (key, value) in self.limits() {
+            if let Some(value) = value {
+                key.check(u64::from(value))?;
             }
         }
-        if self.on_limit == OnLimit::Queue && self.queue_capacity == 0 {
-            return Err(PolicyError::Zero {
-                field: "queue_capacity",
-                hint: "queue mode needs room for at least one waiting request",
-            });
-        }
+        keys::check_queue(self.on_limit, self.queue_capacity)?;
         Ok(RateLimitPolicy { settings: self })
     }
 
-    fn limits(&self) -> [(&'static str, Option<u32>); 6] {
+    fn limits(&self) -> [(Count, Option<u32>); 6] {
         [
-            ("requests_per_minute", self.requests_per_minute),
-            ("tokens_per_minute", self.tokens_per_minute),
-            ("per_user_rpm", self.per_user_rpm),
-            ("per_user_tpm", self.per_user_tpm),
-            ("per_tenant_rpm", self.per_tenant_rpm),
-            ("per_tenant_tpm", self.per_tenant_tpm),
+            (keys::REQUESTS_PER_MINUTE, self.requests_per_minute),
+            (keys::TOKENS_PER_MINUTE, self.tokens_per_minute),
+            (keys::PER_USER_RPM, self.per_user_rpm),
+            (keys::PER_USER_TPM, self.per_user_tpm),
+            (keys::PER_TENANT_RPM, self.per_tenant_rpm),
+            (keys::PER_TENANT_TPM, self.per_tenant_tpm),
         ]
     }
 }
