@@ -5,8 +5,10 @@
 
 use proc_macro::TokenStream;
 
+mod attr;
 mod endpoint;
 mod hook;
+mod paths;
 
 /// Wraps an `async fn` in the reliability pipeline and registers it as an endpoint.
 ///

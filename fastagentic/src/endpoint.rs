@@ -69,24 +69,47 @@ impl EndpointPolicies {
 ///
 /// `#[agent_endpoint]` creates one per annotated fn; [`endpoints`] lists them all.
 pub struct Endpoint {
-    /// Where it is served (`"/analyze"`).
+    path: &'static str,
+    name: &'static str,
+    rust_path: &'static str,
+    description: &'static str,
+    model: Option<&'static str>,
+    stream: bool,
+    policies: fn() -> Result<EndpointPolicies, PolicyError>,
+    handler: Handler,
+    pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
+}
+
+/// What `#[agent_endpoint]` knows of an endpoint, turned into an [`Endpoint`] by a const
+/// fn so the registration is a `static`.
+#[doc(hidden)]
+pub struct EndpointParts {
     pub path: &'static str,
-    /// Its name (the fn's, unless `name = "..."` was given).
     pub name: &'static str,
-    /// The Rust path of the annotated fn.
     pub rust_path: &'static str,
-    /// What it does (`description = "..."`, else the fn's doc comment).
     pub description: &'static str,
-    /// The model it uses when no fallback chain names one.
     pub model: Option<&'static str>,
-    /// Whether it streams its answer.
     pub stream: bool,
-    #[doc(hidden)]
-    pub __policies: fn() -> Result<EndpointPolicies, PolicyError>,
-    #[doc(hidden)]
-    pub __handler: Handler,
-    #[doc(hidden)]
-    pub __pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
+    pub policies: fn() -> Result<EndpointPolicies, PolicyError>,
+    pub handler: Handler,
+    pub pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
+}
+
+impl EndpointParts {
+    /// The endpoint these parts describe.
+    pub const fn into_endpoint(self) -> Endpoint {
+        Endpoint {
+            path: self.path,
+            name: self.name,
+            rust_path: self.rust_path,
+            description: self.description,
+            model: self.model,
+            stream: self.stream,
+            policies: self.policies,
+            handler: self.handler,
+            pipeline: self.pipeline,
+        }
+    }
 }
 
 impl fmt::Debug for Endpoint {
@@ -102,9 +125,39 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// Where it is served (`"/analyze"`).
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// Its name (the fn's, unless `name = "..."` was given).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The Rust path of the annotated fn (`my_crate::api::analyze`).
+    pub fn rust_path(&self) -> &'static str {
+        self.rust_path
+    }
+
+    /// What it does (`description = "..."`, else the fn's doc comment).
+    pub fn description(&self) -> &'static str {
+        self.description
+    }
+
+    /// The model it uses when no fallback chain names one.
+    pub fn model(&self) -> Option<&'static str> {
+        self.model
+    }
+
+    /// Whether it streams its answer.
+    pub fn stream(&self) -> bool {
+        self.stream
+    }
+
     /// The declared policies, built (expression-form policies run here).
     pub fn policies(&self) -> Result<EndpointPolicies, PolicyError> {
-        (self.__policies)()
+        (self.policies)()
     }
 
     /// A pipeline builder with the endpoint's path, model and policies; add listeners,
@@ -116,7 +169,7 @@ impl Endpoint {
     /// The pipeline a direct call of the annotated fn runs in: the endpoint's policies,
     /// every registered hook and the global metrics. Built once, on first use.
     pub fn pipeline(&'static self) -> Result<&'static Pipeline, AgentError> {
-        let built = self.__pipeline.get_or_init(|| {
+        let built = self.pipeline.get_or_init(|| {
             let metrics = crate::metrics::global();
             let mut builder = self.pipeline_builder()?;
             // An empty hook set would still make the pipeline build every event.
@@ -143,7 +196,7 @@ impl Endpoint {
         request: RequestInfo,
         input: Value,
     ) -> Result<Value, AgentError> {
-        (self.__handler)(pipeline, request, input).await
+        (self.handler)(pipeline, request, input).await
     }
 }
 

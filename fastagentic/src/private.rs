@@ -8,14 +8,18 @@ use serde_json::Value;
 pub use inventory;
 pub use linkme;
 
-use crate::context::AgentContext;
-use crate::endpoint::Endpoint;
-use crate::error::{AgentError, ErrorClass, ErrorDetail};
-use crate::hooks::{Hook, HookFn};
-use crate::reliability::{
-    CircuitBreakerPolicy, EventKind, FallbackChain, PolicyError, RateLimitPolicy, RequestInfo,
-    RetryPolicy, TimeoutPolicy,
+// Every path the macros' generated code names (see fastagentic-macros' `paths.rs`).
+pub use crate::endpoint::{Endpoint, EndpointParts, EndpointPolicies};
+pub use crate::error::{AgentError, ClassSet, ErrorClass};
+pub use crate::hooks::{HookContext, HookFuture, IntoHookResult};
+pub use crate::reliability::{
+    Backoff, CircuitBreakerPolicy, EventKind, FallbackChain, OnLimit, OnTimeout, Pipeline,
+    PolicyError, RateLimitPolicy, RequestInfo, RetryBudgetPolicy, RetryPolicy, TimeoutPolicy,
 };
+
+use crate::context::AgentContext;
+use crate::error::ErrorDetail;
+use crate::hooks::{Hook, HookFn};
 
 /// Every `#[agent_endpoint]`.
 #[linkme::distributed_slice]

@@ -121,41 +121,41 @@ fn endpoint(path: &str) -> &'static Endpoint {
 #[test]
 fn endpoints_register_across_modules_and_crates() {
     fastagentic_test_helper::link();
-    let paths: Vec<&str> = endpoints().iter().map(|e| e.path).collect();
+    let paths: Vec<&str> = endpoints().iter().map(|e| e.path()).collect();
     for path in ["/it/analyze", "/it/flaky", "/it/whoami", "/helper/echo"] {
         assert!(paths.contains(&path), "{path} missing from {paths:?}");
     }
 
     let analyze = endpoint("/it/analyze");
-    assert_eq!(analyze.name, "analyze");
+    assert_eq!(analyze.name(), "analyze");
     assert_eq!(
-        analyze.description,
+        analyze.description(),
         "Analyzes a question\nwith the mock model."
     );
-    assert_eq!(analyze.model, Some("mock/analyst"));
-    assert_eq!(analyze.rust_path, "endpoints::analysis::analyze");
-    assert!(!analyze.stream);
+    assert_eq!(analyze.model(), Some("mock/analyst"));
+    assert_eq!(analyze.rust_path(), "endpoints::analysis::analyze");
+    assert!(!analyze.stream());
 
     let count = endpoint("/it/decode");
     assert_eq!(
-        (count.name, count.description),
+        (count.name(), count.description()),
         ("count", "Counts characters")
     );
-    assert_eq!(count.model, None);
+    assert_eq!(count.model(), None);
 
     let flaky = endpoint("/it/flaky");
-    assert_eq!(flaky.rust_path, "endpoints::flaky::flaky");
+    assert_eq!(flaky.rust_path(), "endpoints::flaky::flaky");
     assert_eq!(
-        flaky.description,
+        flaky.description(),
         "Fails with a server error until its third call."
     );
 
     let echo = endpoint("/helper/echo");
-    assert_eq!(echo.name, "echo");
-    assert_eq!(echo.rust_path, "fastagentic_test_helper::echo");
-    assert_eq!(echo.model, Some("mock/helper"));
+    assert_eq!(echo.name(), "echo");
+    assert_eq!(echo.rust_path(), "fastagentic_test_helper::echo");
+    assert_eq!(echo.model(), Some("mock/helper"));
     assert_eq!(
-        echo.description,
+        echo.description(),
         "Echoes its input, naming the model that answered."
     );
 }
@@ -304,17 +304,22 @@ fn check_unique_names_both_endpoints_of_a_duplicate_path() {
     check_unique(endpoints()).unwrap();
 
     let registered = endpoint("/it/analyze");
-    let duplicate = Endpoint {
-        path: registered.path,
+    // An endpoint as a second `#[agent_endpoint]` on the same path would register it.
+    static CELL: std::sync::OnceLock<
+        Result<fastagentic::reliability::Pipeline, fastagentic::reliability::PolicyError>,
+    > = std::sync::OnceLock::new();
+    let duplicate: Endpoint = fastagentic::__private::EndpointParts {
+        path: registered.path(),
         name: "analyze_again",
         rust_path: "elsewhere::analyze_again",
         description: "",
         model: None,
         stream: false,
-        __policies: registered.__policies,
-        __handler: registered.__handler,
-        __pipeline: registered.__pipeline,
-    };
+        policies: || Ok(Default::default()),
+        handler: |_, _, input| Box::pin(async move { Ok(input) }),
+        pipeline: &CELL,
+    }
+    .into_endpoint();
     let err = check_unique(endpoints().iter().chain([&duplicate])).unwrap_err();
     assert_eq!(
         err,

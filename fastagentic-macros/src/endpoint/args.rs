@@ -1,34 +1,18 @@
 //! The attribute's top-level keys: `#[agent_endpoint(path = "/x", model = "...",
 //! retry(...), ...)]`.
 
+use fastagentic_policy::keys::{self, endpoint::KEYS};
 use proc_macro2::TokenStream;
+use syn::LitStr;
 use syn::meta::ParseNestedMeta;
-use syn::{Expr, LitStr, Token};
 
-use super::diag::Errors;
-use super::literal::{self, Field};
 use super::policies::{
     self, CIRCUIT_BREAKER, Fallback, RATE_LIMIT, RETRY, Source, TIMEOUT, model_name,
 };
-use super::settings::{
-    Settings, duplicate_key, key_ident, model_and_settings, skip_value, unknown_key,
-};
-
-/// Every top-level key.
-const KEYS: &[&str] = &[
-    "path",
-    "name",
-    "description",
-    "model",
-    "stream",
-    "durable",
-    "retry",
-    "circuit_breaker",
-    "circuit_breaker_for",
-    "timeout",
-    "fallback",
-    "rate_limit",
-];
+use crate::attr::literal::{self, Field};
+use crate::attr::settings::{Settings, model_and_settings};
+use crate::attr::{self as attr, Errors, Seen, key_ident, skip_value, unknown_key};
+use crate::paths::{self, Paths};
 
 /// The attribute, read. Absent keys take their defaults when the code is generated.
 #[derive(Default)]
@@ -45,8 +29,10 @@ pub(super) struct Args {
     pub(super) timeout: Option<Source<Settings>>,
     pub(super) fallback: Option<Source<Fallback>>,
     pub(super) rate_limit: Option<Source<Settings>>,
+    /// `crate = path`: where the runtime is, when not at `::fastagentic`.
+    krate: Option<syn::Path>,
     /// Keys seen so far, to refuse duplicates.
-    seen: Vec<String>,
+    seen: Seen,
 }
 
 impl Args {
@@ -63,11 +49,16 @@ impl Args {
         args
     }
 
+    /// The paths the generated code names.
+    pub(super) fn paths(&self) -> Paths {
+        Paths::new(self.krate.as_ref())
+    }
+
     fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
         let ident = key_ident(meta)?;
         let key = ident.to_string();
         if !KEYS.contains(&key.as_str()) {
-            errors.push(match policies::owner_of(&key) {
+            errors.push(match keys::owner_of(&key) {
                 Some(policy) => syn::Error::new_spanned(
                     &ident,
                     format!("`{key}` is a `{policy}` key: write it inside `{policy}(...)`"),
@@ -77,21 +68,20 @@ impl Args {
             return skip_value(meta);
         }
         // `circuit_breaker_for` is repeated, once per model.
-        if key != "circuit_breaker_for" && self.seen.contains(&key) {
-            errors.push(duplicate_key(&ident, ""));
-            return skip_value(meta);
+        if key != "circuit_breaker_for" && !self.seen.first(meta, &ident, "", errors)? {
+            return Ok(());
         }
-        self.seen.push(key.clone());
         match key.as_str() {
-            "path" => self.path = string(meta, &key, errors)?.and_then(|p| path(p, errors)),
-            "name" => self.name = string(meta, &key, errors)?.and_then(|n| name(n, errors)),
-            "description" => self.description = string(meta, &key, errors)?,
+            "path" => self.path = attr::route_path(meta, "path", errors)?,
+            "name" => self.name = attr::string(meta, &key, errors)?.and_then(|n| name(n, errors)),
+            "description" => self.description = attr::string(meta, &key, errors)?,
             "model" => {
-                let model = string(meta, &key, errors)?;
+                let model = attr::string(meta, &key, errors)?;
                 self.model = model.and_then(|m| errors.take(model_name(m)));
             }
-            "stream" => self.stream = boolean(meta, &key, errors)?.unwrap_or_default(),
+            "stream" => self.stream = attr::boolean(meta, &key, errors)?.unwrap_or_default(),
             "durable" => durable(meta, errors)?,
+            "crate" => self.krate = paths::crate_path(meta, errors)?,
             "retry" => self.retry = RETRY.parse(meta, errors)?,
             "circuit_breaker" => self.circuit_breaker = CIRCUIT_BREAKER.parse(meta, errors)?,
             "circuit_breaker_for" => self.breaker_for(meta, errors)?,
@@ -134,51 +124,6 @@ impl Args {
     }
 }
 
-/// The expression after `key =`; `None` (error recorded) when there is no `=`.
-fn assigned(
-    meta: &ParseNestedMeta<'_>,
-    key: &str,
-    errors: &mut Errors,
-) -> syn::Result<Option<Expr>> {
-    if meta.input.peek(Token![=]) {
-        return Ok(Some(meta.value()?.parse()?));
-    }
-    errors.push(meta.error(format!("`{key}` needs a value: `{key} = ...`")));
-    skip_value(meta)?;
-    Ok(None)
-}
-
-fn string(
-    meta: &ParseNestedMeta<'_>,
-    key: &str,
-    errors: &mut Errors,
-) -> syn::Result<Option<LitStr>> {
-    let field = Field { policy: "", key };
-    Ok(assigned(meta, key, errors)?.and_then(|e| errors.take(literal::string(&e, field))))
-}
-
-fn boolean(
-    meta: &ParseNestedMeta<'_>,
-    key: &str,
-    errors: &mut Errors,
-) -> syn::Result<Option<bool>> {
-    let field = Field { policy: "", key };
-    Ok(assigned(meta, key, errors)?.and_then(|e| errors.take(literal::boolean(&e, field))))
-}
-
-/// `path` must start with `/`.
-fn path(path: LitStr, errors: &mut Errors) -> Option<LitStr> {
-    let value = path.value();
-    if value.starts_with('/') {
-        return Some(path);
-    }
-    errors.at(
-        &path,
-        format!("`path` must start with `/`: write `path = \"/{value}\"`"),
-    );
-    None
-}
-
 /// `name` must not be blank.
 fn name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
     if !name.value().trim().is_empty() {
@@ -193,19 +138,17 @@ fn name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
 
 /// `durable = false` is accepted; `true` is refused until durable runs exist.
 fn durable(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
-    let Some(expr) = assigned(meta, "durable", errors)? else {
+    let Some(expr) = attr::assigned(meta, "durable", errors)? else {
         return Ok(());
     };
     let field = Field {
         policy: "",
         key: "durable",
     };
-    if errors.take(literal::boolean(&expr, field)) == Some(true) {
-        errors.at(
-            &expr,
-            "durable endpoints are not available yet: remove `durable = true` (checkpoints and \
-             resumable runs are planned)",
-        );
+    if let Some(durable) = errors.take(literal::boolean(&expr, field))
+        && let Err(problem) = keys::endpoint::check_durable(durable)
+    {
+        errors.at(&expr, problem);
     }
     Ok(())
 }

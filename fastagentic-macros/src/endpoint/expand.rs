@@ -14,13 +14,13 @@
 //!         pipeline.run(request, move |ctx| __fastagentic_body(ctx, Clone::clone(&input)))
 //!     }
 //!     #[distributed_slice(ENDPOINTS)]
-//!     static __FASTAGENTIC_ENDPOINT: Endpoint = Endpoint {
-//!         __handler: |pipeline, request, json| Box::pin(async move {
+//!     static __FASTAGENTIC_ENDPOINT: Endpoint = EndpointParts {
+//!         handler: |pipeline, request, json| Box::pin(async move {
 //!             let input = decode_input::<Question>(json)?;
 //!             encode_output::<Answer>(&__fastagentic_run(pipeline, request, input).await?)
 //!         }),
 //!         ..
-//!     };
+//!     }.into_endpoint();
 //!     static __FASTAGENTIC_PIPELINE: OnceLock<..> = OnceLock::new();
 //!     __fastagentic_run(__FASTAGENTIC_ENDPOINT.pipeline()?, request_from(&ctx), q).await
 //! }
@@ -41,9 +41,12 @@ use syn::{Attribute, Expr, ExprLit, Ident, ItemFn, Lit, LitStr, Meta};
 use super::args::Args;
 use super::policies::{self, CIRCUIT_BREAKER, RATE_LIMIT, RETRY, TIMEOUT};
 use super::signature::Shape;
+use crate::paths::Paths;
 
 /// The whole expansion of a valid endpoint.
 pub(super) fn endpoint(func: &ItemFn, args: &Args, shape: &Shape) -> TokenStream {
+    let paths = args.paths();
+    let agent_error = paths.agent_error();
     let attrs = &func.attrs;
     let vis = &func.vis;
     let ident = &func.sig.ident;
@@ -53,13 +56,13 @@ pub(super) fn endpoint(func: &ItemFn, args: &Args, shape: &Shape) -> TokenStream
     });
     let output = &shape.output;
     let body = body_fn(func);
-    let run = run_fn(shape);
-    let descriptor = descriptor(func, args, shape);
-    let call = direct_call(shape);
+    let run = run_fn(shape, &paths);
+    let descriptor = descriptor(func, args, shape, &paths);
+    let call = direct_call(shape, &paths);
     quote! {
         #(#attrs)*
         #vis async fn #ident(#(#params),*)
-            -> ::core::result::Result<#output, ::fastagentic::AgentError>
+            -> ::core::result::Result<#output, #agent_error>
         {
             #body
             #run
@@ -107,7 +110,7 @@ fn body_fn(func: &ItemFn) -> TokenStream {
 
 /// `__fastagentic_run(pipeline, request, input)`: the body in a pipeline, shared by
 /// direct calls and the JSON handler.
-fn run_fn(shape: &Shape) -> TokenStream {
+fn run_fn(shape: &Shape, paths: &Paths) -> TokenStream {
     let run = run_ident();
     // `Pipeline::run` requires `E: Into<AgentError>`, and rustc checks it at the call,
     // at the operation passed in and at the returned future's type: locate all of them on
@@ -135,17 +138,19 @@ fn run_fn(shape: &Shape) -> TokenStream {
         },
     };
     let call = quote_spanned!(on_error=> #pipeline.run(#request, #attempt));
+    let agent_error = paths.agent_error();
     let returns = quote_spanned! {on_error=>
         impl ::core::future::Future<
-            Output = ::core::result::Result<#output, ::fastagentic::AgentError>,
+            Output = ::core::result::Result<#output, #agent_error>,
         >
     };
+    let (pipeline_ty, request_ty) = (paths.pipeline(), paths.request_info());
     // A plain fn returning the pipeline's future, not an `async fn` around it: that would
     // add a layer to a future of several kilobytes, moved on every call.
     quote! {
         fn #run(
-            #pipeline: &::fastagentic::reliability::Pipeline,
-            #request: ::fastagentic::reliability::RequestInfo,
+            #pipeline: &#pipeline_ty,
+            #request: #request_ty,
             #param
         ) -> #returns {
             #call
@@ -154,22 +159,26 @@ fn run_fn(shape: &Shape) -> TokenStream {
 }
 
 /// A direct call: the endpoint's shared pipeline, with the caller's identity.
-fn direct_call(shape: &Shape) -> TokenStream {
+fn direct_call(shape: &Shape, paths: &Paths) -> TokenStream {
     let run = run_ident();
     let endpoint = endpoint_ident();
     let request = match &shape.ctx {
         Some(ctx) => {
             let ctx = &ctx.name;
-            quote!(::fastagentic::__private::request_from(&#ctx))
+            let request_from = paths.helper("request_from");
+            quote!(#request_from(&#ctx))
         }
-        None => quote!(::fastagentic::reliability::RequestInfo::new()),
+        None => {
+            let request_info = paths.request_info();
+            quote!(#request_info::new())
+        }
     };
     let input = shape.input.as_ref().map(|p| &p.name);
     quote!(#run(#endpoint.pipeline()?, #request, #input).await)
 }
 
 /// The registered `Endpoint` and the cell its pipeline is built in.
-fn descriptor(func: &ItemFn, args: &Args, shape: &Shape) -> TokenStream {
+fn descriptor(func: &ItemFn, args: &Args, shape: &Shape, paths: &Paths) -> TokenStream {
     let endpoint = endpoint_ident();
     let cell = Ident::new("__FASTAGENTIC_PIPELINE", Span::call_site());
     let Metadata {
@@ -180,30 +189,32 @@ fn descriptor(func: &ItemFn, args: &Args, shape: &Shape) -> TokenStream {
         model,
     } = Metadata::new(func, args);
     let stream = args.stream;
-    let policies = policies_fn(func, args);
-    let handler = handler(func, shape);
+    let policies = policies_fn(func, args, paths);
+    let handler = handler(func, shape, paths);
+    let (linkme, slice) = (paths.linkme(), paths.endpoints());
+    let (ty, parts, pipeline, policy_error) = (
+        paths.helper("Endpoint"),
+        paths.helper("EndpointParts"),
+        paths.pipeline(),
+        paths.policy_error(),
+    );
     quote! {
-        #[::fastagentic::__private::linkme::distributed_slice(::fastagentic::__private::ENDPOINTS)]
-        #[linkme(crate = ::fastagentic::__private::linkme)]
-        // The policies fn assigns the fields of a `#[non_exhaustive]` struct, which
-        // another crate cannot build with a literal.
-        #[allow(clippy::field_reassign_with_default)]
-        static #endpoint: ::fastagentic::Endpoint = ::fastagentic::Endpoint {
+        #[#linkme::distributed_slice(#slice)]
+        #[linkme(crate = #linkme)]
+        static #endpoint: #ty = #parts {
             path: #path,
             name: #name,
             rust_path: ::core::concat!(::core::module_path!(), "::", #fn_name),
             description: #description,
             model: #model,
             stream: #stream,
-            __policies: #policies,
-            __handler: #handler,
-            __pipeline: &#cell,
-        };
+            policies: #policies,
+            handler: #handler,
+            pipeline: &#cell,
+        }
+        .into_endpoint();
         static #cell: ::std::sync::OnceLock<
-            ::core::result::Result<
-                ::fastagentic::reliability::Pipeline,
-                ::fastagentic::reliability::PolicyError,
-            >,
+            ::core::result::Result<#pipeline, #policy_error>,
         > = ::std::sync::OnceLock::new();
     }
 }
@@ -259,17 +270,21 @@ fn doc_text(attrs: &[Attribute]) -> String {
 }
 
 /// `|| -> Result<EndpointPolicies, PolicyError>`: each declared policy, built.
-fn policies_fn(func: &ItemFn, args: &Args) -> TokenStream {
+fn policies_fn(func: &ItemFn, args: &Args, paths: &Paths) -> TokenStream {
     let ident = &func.sig.ident;
     let policies = local("policies");
-    let fields = policy_fields(args, &policies);
+    let fields = policy_fields(args, &policies, paths);
+    let endpoint_policies = paths.endpoint_policies();
     let build = if fields.is_empty() {
         quote!(::core::result::Result::Ok(
             ::core::default::Default::default()
         ))
     } else {
         quote! {
-            let mut #policies = ::fastagentic::endpoint::EndpointPolicies::default();
+            // The fields of a `#[non_exhaustive]` struct, which another crate cannot
+            // build with a literal.
+            #[allow(clippy::field_reassign_with_default)]
+            let mut #policies = <#endpoint_policies as ::core::default::Default>::default();
             #(#fields)*
             ::core::result::Result::Ok(#policies)
         }
@@ -286,25 +301,28 @@ fn policies_fn(func: &ItemFn, args: &Args) -> TokenStream {
 }
 
 /// `policies.<field> = ...;` for each declared policy.
-fn policy_fields(args: &Args, policies: &Ident) -> Vec<TokenStream> {
+fn policy_fields(args: &Args, policies: &Ident, paths: &Paths) -> Vec<TokenStream> {
     let declared = [
-        ("retry", args.retry.as_ref().map(|s| RETRY.build(s))),
+        ("retry", args.retry.as_ref().map(|s| RETRY.build(s, paths))),
         (
             "circuit_breaker",
             args.circuit_breaker
                 .as_ref()
-                .map(|s| CIRCUIT_BREAKER.build(s)),
+                .map(|s| CIRCUIT_BREAKER.build(s, paths)),
         ),
-        ("timeout", args.timeout.as_ref().map(|s| TIMEOUT.build(s))),
+        (
+            "timeout",
+            args.timeout.as_ref().map(|s| TIMEOUT.build(s, paths)),
+        ),
         (
             "fallback",
             args.fallback
                 .as_ref()
-                .map(|s| policies::build_fallback(s, args.model.as_ref())),
+                .map(|s| policies::build_fallback(s, args.model.as_ref(), paths)),
         ),
         (
             "rate_limit",
-            args.rate_limit.as_ref().map(|s| RATE_LIMIT.build(s)),
+            args.rate_limit.as_ref().map(|s| RATE_LIMIT.build(s, paths)),
         ),
     ];
     let mut fields: Vec<TokenStream> = declared
@@ -317,7 +335,7 @@ fn policy_fields(args: &Args, policies: &Ident) -> Vec<TokenStream> {
         .collect();
     if !args.breakers_for.is_empty() {
         let breakers = args.breakers_for.iter().map(|(model, settings)| {
-            let policy = CIRCUIT_BREAKER.build_declared(settings);
+            let policy = CIRCUIT_BREAKER.build_declared(settings, paths);
             quote!((::std::string::String::from(#model), #policy))
         });
         fields.push(quote!(#policies.circuit_breakers = ::std::vec![#(#breakers),*];));
@@ -326,7 +344,9 @@ fn policy_fields(args: &Args, policies: &Ident) -> Vec<TokenStream> {
 }
 
 /// The JSON handler: decode, run in the given pipeline, encode.
-fn handler(func: &ItemFn, shape: &Shape) -> TokenStream {
+fn handler(func: &ItemFn, shape: &Shape, paths: &Paths) -> TokenStream {
+    let (decode_input, encode_output) =
+        (paths.helper("decode_input"), paths.helper("encode_output"));
     let run = run_ident();
     let (pipeline, request, json) = (local("pipeline"), local("request"), local("json"));
     let (input, output) = (local("input"), local("output"));
@@ -334,7 +354,7 @@ fn handler(func: &ItemFn, shape: &Shape) -> TokenStream {
         Some(param) => {
             let ty = &param.ty;
             let decode = quote_spanned! {located_on(ty)=>
-                let #input = ::fastagentic::__private::decode_input::<#ty>(#json)?;
+                let #input = #decode_input::<#ty>(#json)?;
             };
             (quote!(#json), decode)
         }
@@ -344,7 +364,7 @@ fn handler(func: &ItemFn, shape: &Shape) -> TokenStream {
     let input = shape.input.as_ref().map(|_| &input);
     let ty = &shape.output;
     let encode = quote_spanned! {located_on(ty)=>
-        ::fastagentic::__private::encode_output::<#ty>(&#output)
+        #encode_output::<#ty>(&#output)
     };
     // The handler's future must be `Send`; if the body's is not, say so at the fn's name.
     let future = quote_spanned! {func.sig.ident.span()=>

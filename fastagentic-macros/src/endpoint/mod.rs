@@ -5,12 +5,8 @@
 //! of the crate still type-checks against it and only the real error shows.
 
 mod args;
-mod diag;
 mod expand;
-mod literal;
-mod names;
 mod policies;
-mod settings;
 mod signature;
 
 use proc_macro2::{Span, TokenStream};
@@ -18,7 +14,7 @@ use quote::quote;
 use syn::ItemFn;
 
 use self::args::Args;
-use self::diag::Errors;
+use crate::attr::Errors;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let Ok(func) = syn::parse2::<ItemFn>(item.clone()) else {

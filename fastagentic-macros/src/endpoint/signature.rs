@@ -7,7 +7,7 @@
 use proc_macro2::Span;
 use syn::{FnArg, GenericArgument, Ident, Pat, PathArguments, ReturnType, Signature, Type};
 
-use super::diag::Errors;
+use crate::attr::Errors;
 
 /// The accepted shape of an endpoint fn.
 pub(super) struct Shape {

@@ -1,85 +1,139 @@
-//! The attribute's arguments: `"event"`, then optional `endpoint = "/path"` and
-//! `priority = n`, in any order, each at most once.
+//! The attribute's arguments: `"event"`, then `endpoint = "/path"`, `priority = n` and
+//! `crate = path` in any order, each at most once, read with the same parser as
+//! `#[agent_endpoint]`'s keys, so every mistake is reported at once.
 
-use proc_macro2::{Span, TokenTree};
-use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream};
-use syn::{Error, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Token, UnOp};
+use fastagentic_policy::EventKind;
+use fastagentic_policy::keys::hook::KEYS;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::meta::ParseNestedMeta;
+use syn::parse::{ParseStream, Parser};
+use syn::{Error, Expr, ExprLit, ExprUnary, Lit, LitInt, LitStr, Token, UnOp};
 
-use super::events;
+use crate::attr::{self, Errors, Seen, key_ident, skip_value, unknown_key};
+use crate::paths::{self, Paths};
 
 /// What `#[hook(...)]` says.
 pub(super) struct HookArgs {
-    /// The `EventKind` variant.
-    pub(super) variant: Ident,
+    /// The event.
+    pub(super) event: EventKind,
     /// `endpoint = "/path"`.
     pub(super) endpoint: Option<LitStr>,
     /// `priority = n` (0 when absent).
     pub(super) priority: i32,
+    /// `crate = path`.
+    krate: Option<syn::Path>,
 }
 
-impl Parse for HookArgs {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let variant = parse_event(input)?;
-        let mut endpoint = None;
-        let mut priority = None;
-        while !input.is_empty() {
-            input.parse::<Token![,]>()?;
-            if input.is_empty() {
-                break;
-            }
-            let key = input.call(Ident::parse_any)?;
-            match key.to_string().as_str() {
-                "endpoint" => set_once(&mut endpoint, &key, input, parse_endpoint)?,
-                "priority" => set_once(&mut priority, &key, input, parse_priority)?,
-                other => {
-                    let message =
-                        format!("unknown key `{other}`; `#[hook]` takes `endpoint` and `priority`");
-                    return Err(Error::new(key.span(), message));
-                }
-            }
-        }
-        Ok(HookArgs {
-            variant,
-            endpoint,
-            priority: priority.unwrap_or(0),
+impl HookArgs {
+    /// Reads the attribute, recording every mistake in `errors`; `None` when the event
+    /// itself is missing or wrong.
+    pub(super) fn parse(attr: TokenStream, errors: &mut Errors) -> Option<HookArgs> {
+        let mut args = Keys::default();
+        let parsed = (|input: ParseStream<'_>| args.read(input, errors)).parse2(attr);
+        let event = errors.take(parsed).flatten()?;
+        Some(HookArgs {
+            event,
+            endpoint: args.endpoint,
+            priority: args.priority.unwrap_or(0),
+            krate: args.krate,
         })
     }
-}
 
-/// Parses `= value` for `key` into `slot`, refusing a second `key`.
-fn set_once<T>(
-    slot: &mut Option<T>,
-    key: &Ident,
-    input: ParseStream<'_>,
-    parse: fn(ParseStream<'_>) -> syn::Result<T>,
-) -> syn::Result<()> {
-    if slot.is_some() {
-        return Err(Error::new(key.span(), format!("duplicate key `{key}`")));
+    /// The paths the generated code names.
+    pub(super) fn paths(&self) -> Paths {
+        Paths::new(self.krate.as_ref())
     }
-    input.parse::<Token![=]>()?;
-    *slot = Some(parse(input)?);
-    Ok(())
 }
 
-/// The leading string literal naming the event, as its `EventKind` variant.
-fn parse_event(input: ParseStream<'_>) -> syn::Result<Ident> {
+/// The keys after the event, as they are read.
+#[derive(Default)]
+struct Keys {
+    endpoint: Option<LitStr>,
+    priority: Option<i32>,
+    krate: Option<syn::Path>,
+    seen: Seen,
+}
+
+impl Keys {
+    /// The event, then the keys; the event is `None` when it is wrong (error recorded).
+    fn read(
+        &mut self,
+        input: ParseStream<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<Option<EventKind>> {
+        let event = errors.take(parse_event(input));
+        if event.is_none() {
+            // The rest cannot be read as keys once the event is wrong.
+            input.parse::<TokenStream>()?;
+            return Ok(None);
+        }
+        if input.is_empty() {
+            return Ok(event);
+        }
+        input.parse::<Token![,]>()?;
+        let rest: TokenStream = input.parse()?;
+        syn::meta::parser(|meta| self.key(&meta, errors)).parse2(rest)?;
+        Ok(event)
+    }
+
+    fn key(&mut self, meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+        let ident = key_ident(meta)?;
+        let key = ident.to_string();
+        if key == "path" {
+            errors.at(
+                &ident,
+                "a hook is scoped to an endpoint with `endpoint = \"/path\"`, not `path`",
+            );
+            return skip_value(meta);
+        }
+        if !KEYS.contains(&key.as_str()) {
+            errors.push(unknown_key(&ident, "", KEYS));
+            return skip_value(meta);
+        }
+        if !self.seen.first(meta, &ident, "", errors)? {
+            return Ok(());
+        }
+        match key.as_str() {
+            "endpoint" => self.endpoint = attr::route_path(meta, "endpoint", errors)?,
+            "priority" => {
+                self.priority = attr::assigned(meta, "priority", errors)?
+                    .and_then(|value| errors.take(priority(&value)));
+            }
+            _ => self.krate = paths::crate_path(meta, errors)?,
+        }
+        Ok(())
+    }
+}
+
+/// The leading string literal naming the event.
+fn parse_event(input: ParseStream<'_>) -> syn::Result<EventKind> {
     if input.is_empty() {
         let message = format!(
             "missing the hook event: write `#[hook(\"on_retry\")]`; events: {}",
-            events::list()
+            EventKind::NAMES.join(", ")
         );
         return Err(Error::new(Span::call_site(), message));
     }
     if input.peek(LitStr) {
         let name: LitStr = input.parse()?;
-        return match events::variant(&name.value()) {
-            Some(variant) => Ok(Ident::new(variant, name.span())),
-            None => Err(Error::new(name.span(), events::unknown(&name.value()))),
-        };
+        return name
+            .value()
+            .parse::<EventKind>()
+            .map_err(|_| Error::new(name.span(), unknown_event(&name.value())));
     }
     let token: TokenTree = input.parse()?;
     Err(Error::new(token.span(), not_an_event(&token, input)))
+}
+
+/// The error for an unknown event: the closest name if one is close, else the list.
+fn unknown_event(name: &str) -> String {
+    match EventKind::closest(name) {
+        Some(close) => format!("unknown hook event `{name}`; did you mean `{close}`?"),
+        None => format!(
+            "unknown hook event `{name}`; expected one of: {}",
+            EventKind::NAMES.join(", ")
+        ),
+    }
 }
 
 /// Why `token` (where the event name should be) is not one.
@@ -88,38 +142,16 @@ fn not_an_event(token: &TokenTree, input: ParseStream<'_>) -> String {
         TokenTree::Ident(ident) if input.peek(Token![=]) => format!(
             "missing the hook event before `{ident}`: write `#[hook(\"on_retry\", {ident} = ...)]`"
         ),
-        TokenTree::Ident(ident) if events::variant(&ident.to_string()).is_some() => {
+        TokenTree::Ident(ident) if ident.to_string().parse::<EventKind>().is_ok() => {
             format!("the hook event is a string literal: write `\"{ident}\"`")
         }
         _ => "expected the hook event as a string literal, like `#[hook(\"on_retry\")]`".to_owned(),
     }
 }
 
-/// `"/path"`: a string literal starting with '/'.
-fn parse_endpoint(input: ParseStream<'_>) -> syn::Result<LitStr> {
-    let value: Expr = input.parse()?;
-    let Expr::Lit(ExprLit {
-        lit: Lit::Str(path),
-        ..
-    }) = value
-    else {
-        let message = "`endpoint` must be a string literal, like `endpoint = \"/analyze\"`";
-        return Err(Error::new_spanned(value, message));
-    };
-    if !path.value().starts_with('/') {
-        let message = format!(
-            "`endpoint` must be a path starting with '/': did you mean \"/{}\"?",
-            path.value()
-        );
-        return Err(Error::new(path.span(), message));
-    }
-    Ok(path)
-}
-
 /// An integer literal that fits an `i32`, maybe negative.
-fn parse_priority(input: ParseStream<'_>) -> syn::Result<i32> {
-    let value: Expr = input.parse()?;
-    let (negative, literal) = match &value {
+fn priority(value: &Expr) -> syn::Result<i32> {
+    let (negative, literal) = match value {
         Expr::Lit(ExprLit {
             lit: Lit::Int(int), ..
         }) => (false, int),
@@ -131,13 +163,13 @@ fn parse_priority(input: ParseStream<'_>) -> syn::Result<i32> {
             Expr::Lit(ExprLit {
                 lit: Lit::Int(int), ..
             }) => (true, int),
-            _ => return Err(not_an_integer(&value)),
+            _ => return Err(not_an_integer(value)),
         },
-        _ => return Err(not_an_integer(&value)),
+        _ => return Err(not_an_integer(value)),
     };
     priority_value(negative, literal).map_err(|()| {
         let message = "`priority` must fit in an `i32` (-2147483648 to 2147483647)";
-        Error::new_spanned(&value, message)
+        Error::new_spanned(value, message)
     })
 }
 
@@ -161,40 +193,49 @@ mod tests {
     use super::*;
     use quote::quote;
 
-    fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<HookArgs> {
-        syn::parse2(tokens)
+    fn parse(tokens: TokenStream) -> Result<HookArgs, String> {
+        let mut errors = Errors::default();
+        let args = HookArgs::parse(tokens, &mut errors);
+        match (errors.finish(), args) {
+            (None, Some(args)) => Ok(args),
+            (Some(err), _) => Err(err
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")),
+            (None, None) => Err("no event and no error".into()),
+        }
     }
 
-    fn error(tokens: proc_macro2::TokenStream) -> String {
+    fn error(tokens: TokenStream) -> String {
         match parse(tokens) {
             Ok(_) => panic!("expected an error"),
-            Err(err) => err.to_string(),
+            Err(err) => err,
         }
     }
 
     #[test]
     fn parses_every_key_in_any_order() {
         let args = parse(quote!("on_retry", priority = -7, endpoint = "/a",)).unwrap();
-        assert_eq!(args.variant, "Retry");
+        assert_eq!(args.event, EventKind::Retry);
         assert_eq!(args.endpoint.unwrap().value(), "/a");
         assert_eq!(args.priority, -7);
         let args = parse(quote!("on_request")).unwrap();
         assert!(args.endpoint.is_none());
         assert_eq!(args.priority, 0);
+        let args = parse(quote!("on_request", crate = ::my::fastagentic)).unwrap();
+        assert!(args.krate.is_some());
     }
 
     #[test]
     fn priority_spans_the_whole_i32_range() {
+        let priority = |tokens| parse(tokens).unwrap().priority;
         assert_eq!(
-            parse(quote!("on_retry", priority = -2147483648))
-                .unwrap()
-                .priority,
+            priority(quote!("on_retry", priority = -2147483648)),
             i32::MIN
         );
         assert_eq!(
-            parse(quote!("on_retry", priority = 2147483647i32))
-                .unwrap()
-                .priority,
+            priority(quote!("on_retry", priority = 2147483647i32)),
             i32::MAX
         );
         assert!(error(quote!("on_retry", priority = 2147483648)).contains("fit in an `i32`"));
@@ -213,9 +254,15 @@ mod tests {
         assert!(error(quote!(42)).contains("string literal"));
         assert!(error(quote!("on_rety")).contains("did you mean `on_retry`?"));
         assert!(error(quote!("on_retry", tags = 1)).contains("unknown key `tags`"));
-        assert!(error(quote!("on_retry", type = 1)).contains("unknown key `type`"));
+        assert!(error(quote!("on_retry", prority = 1)).contains("did you mean `priority`?"));
         assert!(error(quote!("on_retry", priority = 1, priority = 2)).contains("duplicate key"));
-        assert!(error(quote!("on_retry", endpoint = "a")).contains("did you mean \"/a\"?"));
-        assert!(error(quote!("on_retry", endpoint = PATH)).contains("string literal"));
+        assert!(error(quote!("on_retry", endpoint = "a")).contains("write `endpoint = \"/a\"`"));
+        assert!(error(quote!("on_retry", endpoint = PATH)).contains("expected a string"));
+    }
+
+    #[test]
+    fn reports_every_mistake_at_once() {
+        let all = error(quote!("on_retry", tags = 1, priority = 1.5, endpoint = "a"));
+        assert_eq!(all.lines().count(), 3, "{all}");
     }
 }

@@ -1,6 +1,6 @@
 //! `#[agent_endpoint(...)]`'s own keys, around the policies.
 
-use super::Problem;
+use super::{Key, Kind, Problem};
 
 /// Every top-level key, in the order the guide lists them.
 pub const KEYS: &[&str] = &[
@@ -22,17 +22,20 @@ pub const KEYS: &[&str] = &[
 /// The keys inside `fallback(...)`.
 pub const FALLBACK_KEYS: &[&str] = &["primary", "then"];
 
-/// The key inside `then("model", ...)`.
-pub const THEN_KEYS: &[&str] = &["on"];
+/// The key inside `then("model", ...)`: the classes that send the run to that model.
+pub const THEN_KEYS: &[Key] = &[Key {
+    kind: Kind::Classes("on"),
+    setter: "",
+}];
 
-/// `path` must start with `/`.
-pub fn check_path(path: &str) -> Result<(), Problem> {
+/// A route (`path`, a hook's `endpoint`) must start with `/`; `key` names the setting.
+pub fn check_path(key: &'static str, path: &str) -> Result<(), Problem> {
     if path.starts_with('/') {
         return Ok(());
     }
     Err(Problem::new(
-        "path",
-        format!("`path` must start with `/`: write `path = \"/{path}\"`"),
+        key,
+        format!("`{key}` must start with `/`: write `{key} = \"/{path}\"`"),
         "",
     ))
 }

@@ -378,8 +378,8 @@ impl App {
             }
             seen.push(endpoint);
             let entry = Served::registered(endpoint).map_err(|source| ServeError::Policies {
-                path: endpoint.path.to_owned(),
-                origin: endpoint.rust_path.to_owned(),
+                path: endpoint.path().to_owned(),
+                origin: endpoint.rust_path().to_owned(),
                 source,
             })?;
             served.push(entry);

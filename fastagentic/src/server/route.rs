@@ -202,11 +202,11 @@ impl Served {
         endpoint: &'static Endpoint,
     ) -> Result<Served, crate::reliability::PolicyError> {
         Ok(Served {
-            path: endpoint.path.to_owned(),
-            name: endpoint.name.to_owned(),
-            description: endpoint.description.to_owned(),
-            model: endpoint.model.map(str::to_owned),
-            stream: endpoint.stream,
+            path: endpoint.path().to_owned(),
+            name: endpoint.name().to_owned(),
+            description: endpoint.description().to_owned(),
+            model: endpoint.model().map(str::to_owned),
+            stream: endpoint.stream(),
             policies: endpoint.policies()?,
             call: Call::Registered(endpoint),
         })
@@ -227,7 +227,7 @@ impl Served {
     /// The Rust path, or `route <path>`, for error messages.
     pub(crate) fn origin(&self) -> String {
         match &self.call {
-            Call::Registered(endpoint) => endpoint.rust_path.to_owned(),
+            Call::Registered(endpoint) => endpoint.rust_path().to_owned(),
             Call::Code(_) => format!("App::route(\"{}\")", self.path),
         }
     }

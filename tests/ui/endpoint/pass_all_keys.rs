@@ -164,14 +164,14 @@ fn json<T: Serialize>(value: &T) -> serde_json::Value {
 
 fn main() {
     let endpoint = fastagentic::endpoint::find("/all/keys").expect("registered");
-    assert_eq!(endpoint.name, "all_keys_endpoint");
-    assert_eq!(endpoint.description, "Every key at once");
-    assert_eq!(endpoint.model, Some("gpt-4o"));
-    assert!(endpoint.stream);
+    assert_eq!(endpoint.name(), "all_keys_endpoint");
+    assert_eq!(endpoint.description(), "Every key at once");
+    assert_eq!(endpoint.model(), Some("gpt-4o"));
+    assert!(endpoint.stream());
     assert!(
-        endpoint.rust_path.ends_with("::all_keys"),
+        endpoint.rust_path().ends_with("::all_keys"),
         "{}",
-        endpoint.rust_path
+        endpoint.rust_path()
     );
 
     let declared = endpoint.policies().expect("valid policies");

@@ -51,18 +51,18 @@ async fn only_served() -> Result<(), AgentError> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let ask = fastagentic::endpoint::find("/ask").expect("registered");
-    assert_eq!(ask.name, "ask");
+    assert_eq!(ask.name(), "ask");
     assert_eq!(
-        ask.description,
+        ask.description(),
         "Answers questions.\n\nIndented lines are trimmed."
     );
-    assert_eq!(ask.model, None);
-    assert!(ask.rust_path.ends_with("::api::ask"), "{}", ask.rust_path);
+    assert_eq!(ask.model(), None);
+    assert!(ask.rust_path().ends_with("::api::ask"), "{}", ask.rust_path());
     assert_eq!(api::ask().await.expect("runs"), "asked");
 
     let raw = fastagentic::endpoint::find("/match").expect("registered");
-    assert_eq!((raw.name, raw.model), ("match", Some("mock/raw")));
-    assert!(raw.rust_path.ends_with("::api::match"), "{}", raw.rust_path);
+    assert_eq!((raw.name(), raw.model()), ("match", Some("mock/raw")));
+    assert!(raw.rust_path().ends_with("::api::match"), "{}", raw.rust_path());
     assert_eq!(api::r#match().await.expect("runs"), "matched");
 
     assert_eq!(api::internal().await.expect("runs"), 7);

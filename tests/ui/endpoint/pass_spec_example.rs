@@ -30,8 +30,8 @@ async fn analyze(ctx: AgentContext, q: Question) -> Result<Answer, AgentError> {
 
 fn main() {
     let endpoint = fastagentic::endpoint::find("/analyze").expect("registered");
-    assert_eq!(endpoint.name, "analyze");
-    assert_eq!(endpoint.model, Some("gpt-4o"));
+    assert_eq!(endpoint.name(), "analyze");
+    assert_eq!(endpoint.model(), Some("gpt-4o"));
     let policies = endpoint.policies().expect("valid policies");
     let retry = policies.retry.expect("retry declared");
     assert_eq!(retry.max_attempts(), 3);

@@ -1,33 +1,26 @@
 //! `fallback(primary = "gpt-4o", then("gpt-4o-mini", on = ["rate_limit"]), ...)`: a
 //! `FallbackChain`. `primary` defaults to the endpoint's `model`.
 
+use fastagentic_policy::ErrorClass;
+use fastagentic_policy::keys::endpoint::{FALLBACK_KEYS, THEN_KEYS};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::meta::ParseNestedMeta;
 use syn::{Expr, Ident, LitStr, Token};
 
-use super::super::diag::Errors;
-use super::super::literal::{self, Field};
-use super::super::settings::{
-    Key, Kind, Scope, Settings, Value, class_set, duplicate_key, key_ident, model_and_settings,
-    nested, parse_setting, skip_value, unknown_key,
-};
-
-/// The keys of `fallback(...)`.
-const KEYS: [&str; 2] = ["primary", "then"];
+use crate::attr::literal::{self, Field};
+use crate::attr::settings::{Scope, Settings, Value, model_and_settings, parse_setting};
+use crate::attr::{Errors, duplicate_key, key_ident, nested, skip_value, unknown_key};
+use crate::paths::Paths;
 
 /// The keys of `then("model", ...)`.
 const THEN: Scope = Scope {
     policy: "then",
-    keys: &[Key {
-        name: "on",
-        kind: Kind::Classes,
-        setter: "",
-    }],
+    keys: THEN_KEYS,
 };
 
 /// A declared fallback chain.
-pub(in super::super) struct Fallback {
+pub(crate) struct Fallback {
     /// The `fallback` key, for errors about the chain as a whole.
     ident: Ident,
     primary: Option<LitStr>,
@@ -37,8 +30,7 @@ pub(in super::super) struct Fallback {
 /// `then("model", on = [...])`.
 struct Step {
     model: LitStr,
-    /// `ErrorClass` variants.
-    on: Vec<&'static str>,
+    on: Vec<ErrorClass>,
 }
 
 impl Fallback {
@@ -59,7 +51,7 @@ impl Fallback {
             return self.then(meta, errors);
         }
         if ident != "primary" {
-            errors.push(unknown_key(&ident, "fallback", &KEYS));
+            errors.push(unknown_key(&ident, "fallback", FALLBACK_KEYS));
             return skip_value(meta);
         }
         if self.primary.is_some() {
@@ -99,7 +91,7 @@ impl Fallback {
 
     /// The chain's models must be distinct, and it needs a primary: its own, or the
     /// endpoint's `model`, which must then agree with it.
-    pub(in super::super) fn check(&self, model: Option<&LitStr>, errors: &mut Errors) {
+    pub(crate) fn check(&self, model: Option<&LitStr>, errors: &mut Errors) {
         let primary = match (&self.primary, model) {
             (Some(primary), Some(model)) if primary.value() != model.value() => {
                 errors.at(
@@ -142,15 +134,16 @@ impl Fallback {
     }
 
     /// `FallbackChain::builder(primary).then(model, classes)... .build()?`.
-    pub(super) fn build(&self, model: Option<&LitStr>) -> TokenStream {
+    pub(super) fn build(&self, model: Option<&LitStr>, paths: &Paths) -> TokenStream {
         let primary = self.primary.as_ref().or(model);
         let steps = self.steps.iter().map(|step| {
             let model = &step.model;
-            let on = class_set(&step.on);
+            let on = paths.class_set(&step.on);
             quote!(.then(#model, #on))
         });
+        let chain = paths.policy("FallbackChain");
         quote! {
-            ::fastagentic::reliability::FallbackChain::builder(#primary)
+            #chain::builder(#primary)
                 #(#steps)*
                 .build()?
         }
@@ -187,7 +180,7 @@ fn step(model: LitStr, settings: &Settings, errors: &mut Errors) -> Option<Step>
 }
 
 /// A model name: not blank.
-pub(in super::super) fn model_name(lit: LitStr) -> syn::Result<LitStr> {
+pub(crate) fn model_name(lit: LitStr) -> syn::Result<LitStr> {
     if lit.value().trim().is_empty() {
         return Err(syn::Error::new_spanned(
             &lit,

@@ -1,7 +1,8 @@
 //! The policies an endpoint declares, each either with literal settings checked here
 //! (`retry(max_attempts = 3)`) or as an expression evaluated at run time
 //! (`retry = my_policy()`). Either way the generated code builds the policy with the
-//! runtime's builder, which validates again whatever the macro cannot see.
+//! runtime's builder, which checks again, by the same rules, whatever the macro cannot
+//! see.
 
 mod circuit_breaker;
 mod fallback;
@@ -9,14 +10,15 @@ mod rate_limit;
 mod retry;
 mod timeout;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, Token, token};
+use syn::{Expr, Token, token};
 
-use super::diag::Errors;
-use super::settings::{Scope, Settings, nested, parse_setting};
+use crate::attr::Errors;
+use crate::attr::settings::{Scope, Settings, parse_setting};
+use crate::paths::{Paths, respan};
 
 pub(super) use self::fallback::{Fallback, model_name};
 
@@ -31,12 +33,12 @@ pub(super) enum Source<D> {
 /// A policy with literal settings: its keys, its cross-key checks and its builder.
 pub(super) struct Policy {
     scope: Scope,
-    /// The policy's type under `fastagentic::reliability`.
+    /// The policy's type in the runtime.
     ty: &'static str,
     /// Checks that involve several keys (each key's own range is checked on reading).
     check: fn(&Settings, &mut Errors),
-    /// The builder expression; it ends in `.build()?`.
-    build: fn(&Settings) -> TokenStream,
+    /// The builder calls between `Type::builder()` and `.build()?`.
+    calls: fn(&Settings, &Paths) -> TokenStream,
 }
 
 /// `retry(...)`.
@@ -47,16 +49,6 @@ pub(super) const CIRCUIT_BREAKER: Policy = circuit_breaker::POLICY;
 pub(super) const TIMEOUT: Policy = timeout::POLICY;
 /// `rate_limit(...)`.
 pub(super) const RATE_LIMIT: Policy = rate_limit::POLICY;
-
-/// The policy that has a key called `key`, for "`retry_on` is a `retry` key" hints.
-pub(super) fn owner_of(key: &str) -> Option<&'static str> {
-    [RETRY, CIRCUIT_BREAKER, TIMEOUT, RATE_LIMIT]
-        .iter()
-        .map(|policy| policy.scope)
-        .find(|scope| scope.keys.iter().any(|k| k.name == key))
-        .map(|scope| scope.policy)
-        .or_else(|| matches!(key, "primary" | "then").then_some("fallback"))
-}
 
 impl Policy {
     /// Reads `name(...)` or `name = expr`; `None` (error recorded) when neither follows.
@@ -70,7 +62,7 @@ impl Policy {
         }
         if meta.input.peek(token::Paren) {
             let mut settings = Settings::default();
-            nested(meta, |m| {
+            crate::attr::nested(meta, |m| {
                 parse_setting(&m, self.scope, &mut settings, errors)
             })?;
             (self.check)(&settings, errors);
@@ -95,16 +87,18 @@ impl Policy {
 
     /// The expression that evaluates to the policy, inside a fn returning
     /// `Result<_, PolicyError>`.
-    pub(super) fn build(&self, source: &Source<Settings>) -> TokenStream {
+    pub(super) fn build(&self, source: &Source<Settings>, paths: &Paths) -> TokenStream {
         match source {
-            Source::Declared(settings) => (self.build)(settings),
-            Source::Expr(expr) => from_expr(self.ty, expr),
+            Source::Declared(settings) => self.build_declared(settings, paths),
+            Source::Expr(expr) => from_expr(self.ty, expr, paths),
         }
     }
 
-    /// The policy built from declared settings.
-    pub(super) fn build_declared(&self, settings: &Settings) -> TokenStream {
-        (self.build)(settings)
+    /// The policy built from declared settings: `Type::builder() <calls> .build()?`.
+    pub(super) fn build_declared(&self, settings: &Settings, paths: &Paths) -> TokenStream {
+        let ty = paths.policy(self.ty);
+        let calls = (self.calls)(settings, paths);
+        quote!(#ty::builder() #calls .build()?)
     }
 }
 
@@ -118,17 +112,12 @@ fn needs_settings(meta: &ParseNestedMeta<'_>, policy: &str) -> syn::Error {
 
 /// An expression-form policy converted through `IntoPolicy`, spanned on the expression
 /// so a value of the wrong type is reported there.
-fn from_expr(ty: &str, expr: &Expr) -> TokenStream {
-    let ty = Ident::new(ty, Span::call_site());
+fn from_expr(ty: &str, expr: &Expr, paths: &Paths) -> TokenStream {
+    let ty = respan(paths.policy(ty), expr.span());
+    let into_policy = respan(paths.policy_conversion(), expr.span());
     quote_spanned! {expr.span()=>
-        ::fastagentic::__private::IntoPolicy::<::fastagentic::reliability::#ty>::into_policy(#expr)?
+        #into_policy::<#ty>::into_policy(#expr)?
     }
-}
-
-/// The builder call chain `Type::builder() <calls> .build()?`.
-fn builder(ty: &str, calls: TokenStream) -> TokenStream {
-    let ty = Ident::new(ty, Span::call_site());
-    quote!(::fastagentic::reliability::#ty::builder() #calls .build()?)
 }
 
 /// `fallback(...)` or `fallback = expr`; see [`Fallback`].
@@ -150,9 +139,10 @@ pub(super) fn parse_fallback(
 pub(super) fn build_fallback(
     source: &Source<Fallback>,
     model: Option<&syn::LitStr>,
+    paths: &Paths,
 ) -> TokenStream {
     match source {
-        Source::Declared(fallback) => fallback.build(model),
-        Source::Expr(expr) => from_expr("FallbackChain", expr),
+        Source::Declared(fallback) => fallback.build(model, paths),
+        Source::Expr(expr) => from_expr("FallbackChain", expr, paths),
     }
 }

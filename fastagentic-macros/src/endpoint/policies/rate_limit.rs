@@ -1,103 +1,37 @@
-//! `rate_limit(...)`: the keys of `RateLimitPolicyBuilder`'s serde form.
+//! `rate_limit(...)`: the keys of `fastagentic_policy::keys::rate_limit`.
 
-use proc_macro2::TokenStream;
+use fastagentic_policy::OnLimit;
+use fastagentic_policy::keys::rate_limit as keys;
 
-use super::super::diag::Errors;
-use super::super::names::ON_LIMIT;
-use super::super::settings::{Key, Kind, Scope, Settings, Value};
-use super::{Policy, builder};
+use super::Policy;
+use crate::attr::Errors;
+use crate::attr::settings::{Scope, Settings, Value};
 
 pub(super) const POLICY: Policy = Policy {
     scope: Scope {
-        policy: "rate_limit",
-        keys: KEYS,
+        policy: keys::POLICY,
+        keys: keys::KEYS,
     },
     ty: "RateLimitPolicy",
     check,
-    build,
+    calls: Settings::setter_calls,
 };
-
-/// Every limit: a zero one refuses everything.
-const LIMIT: Kind = Kind::Count {
-    min: 1,
-    max: u32::MAX,
-    why: "a zero limit refuses everything; leave it out for no limit",
-};
-
-const KEYS: &[Key] = &[
-    Key {
-        name: "requests_per_minute",
-        kind: LIMIT,
-        setter: "requests_per_minute",
-    },
-    Key {
-        name: "tokens_per_minute",
-        kind: LIMIT,
-        setter: "tokens_per_minute",
-    },
-    Key {
-        name: "per_user_rpm",
-        kind: LIMIT,
-        setter: "per_user_rpm",
-    },
-    Key {
-        name: "per_user_tpm",
-        kind: LIMIT,
-        setter: "per_user_tpm",
-    },
-    Key {
-        name: "per_tenant_rpm",
-        kind: LIMIT,
-        setter: "per_tenant_rpm",
-    },
-    Key {
-        name: "per_tenant_tpm",
-        kind: LIMIT,
-        setter: "per_tenant_tpm",
-    },
-    Key {
-        name: "on_limit",
-        kind: Kind::Choice(&ON_LIMIT),
-        setter: "on_limit",
-    },
-    Key {
-        name: "queue_capacity",
-        kind: Kind::Count {
-            min: 0,
-            max: u32::MAX,
-            why: "",
-        },
-        setter: "queue_capacity",
-    },
-    Key {
-        name: "token_estimate",
-        kind: Kind::Count {
-            min: 0,
-            max: u32::MAX,
-            why: "",
-        },
-        setter: "token_estimate",
-    },
-];
 
 /// Queue mode needs room in the queue. (An empty `rate_limit()` is allowed and limits
 /// nothing, like the builder's.)
 fn check(settings: &Settings, errors: &mut Errors) {
-    let queued = settings
-        .get("on_limit")
-        .is_some_and(|s| matches!(s.value, Value::Choice(_, "Queue")));
-    if let Some(capacity) = settings.get("queue_capacity")
-        && queued
-        && matches!(capacity.value, Value::Count(0))
+    let queued = settings.get(keys::ON_LIMIT.name).is_some_and(
+        |s| matches!(s.value, Value::Choice(_, v) if v == OnLimit::Queue.variant_name()),
+    );
+    let on_limit = if queued {
+        OnLimit::Queue
+    } else {
+        OnLimit::Reject
+    };
+    if let Some(capacity) = settings.get(keys::QUEUE_CAPACITY.name)
+        && let Value::Count(n) = capacity.value
+        && let Err(problem) = keys::check_queue(on_limit, n)
     {
-        errors.at(
-            &capacity.tokens,
-            "`queue_capacity` must be greater than zero with `on_limit = \"queue\"`: queue \
-             mode needs room for at least one waiting request",
-        );
+        errors.at(&capacity.tokens, problem);
     }
-}
-
-fn build(settings: &Settings) -> TokenStream {
-    builder("RateLimitPolicy", settings.setter_calls())
 }

@@ -1,184 +1,47 @@
-//! `retry(...)`: the keys of `RetryPolicyBuilder`'s serde form, and its budget.
+//! `retry(...)`: the keys of `fastagentic_policy::keys::retry`, and its budget.
 
+use fastagentic_policy::keys::retry as keys;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Ident;
 
-use super::super::diag::Errors;
-use super::super::names::BACKOFF;
-use super::super::settings::{Key, Kind, Scope, Setting, Settings, Value};
-use super::{Policy, builder};
-
-/// The runtime's defaults for the two delays, used only to explain an inconsistent pair
-/// in a message (the runtime builder checks the pair again).
-const DEFAULT_INITIAL_DELAY_MS: f64 = 1000.0;
-const DEFAULT_MAX_DELAY_MS: f64 = 30_000.0;
+use super::Policy;
+use crate::attr::Errors;
+use crate::attr::settings::{Scope, Setting, Settings, Value};
+use crate::paths::Paths;
 
 pub(super) const POLICY: Policy = Policy {
     scope: Scope {
-        policy: "retry",
-        keys: KEYS,
+        policy: keys::POLICY,
+        keys: keys::KEYS,
     },
     ty: "RetryPolicy",
     check,
-    build,
+    calls,
 };
-
-const ANY_DELAY: Kind = Kind::Millis { min: 0, why: "" };
-
-const KEYS: &[Key] = &[
-    Key {
-        name: "max_attempts",
-        kind: Kind::Count {
-            min: 1,
-            max: u32::MAX,
-            why: "it counts the first call, so use 1 for no retries",
-        },
-        setter: "max_attempts",
-    },
-    Key {
-        name: "backoff",
-        kind: Kind::Choice(&BACKOFF),
-        setter: "backoff",
-    },
-    Key {
-        name: "initial_delay_ms",
-        kind: ANY_DELAY,
-        setter: "initial_delay",
-    },
-    Key {
-        name: "max_delay_ms",
-        kind: ANY_DELAY,
-        setter: "max_delay",
-    },
-    Key {
-        name: "multiplier",
-        kind: Kind::Float {
-            ok: |f| f >= 1.0,
-            range: "1.0 or more",
-            why: "exponential backoff multiplies the delay by it, and must not shrink it",
-        },
-        setter: "multiplier",
-    },
-    Key {
-        name: "jitter",
-        kind: Kind::Flag,
-        setter: "jitter",
-    },
-    Key {
-        name: "jitter_factor",
-        kind: Kind::Float {
-            ok: |f| (0.0..=1.0).contains(&f),
-            range: "0.0..=1.0",
-            why: "a delay d becomes uniform in d × (1 ± jitter_factor); 0.25 is the default",
-        },
-        setter: "jitter_factor",
-    },
-    Key {
-        name: "retry_on",
-        kind: Kind::Classes,
-        setter: "retry_on",
-    },
-    Key {
-        name: "no_retry_on",
-        kind: Kind::Classes,
-        setter: "no_retry_on",
-    },
-    Key {
-        name: "max_retry_after_ms",
-        kind: ANY_DELAY,
-        setter: "max_retry_after",
-    },
-    Key {
-        name: "overload_limit",
-        kind: Kind::Count {
-            min: 1,
-            max: u32::MAX,
-            why: "it counts consecutive overloaded errors, so use 1 or more",
-        },
-        setter: "overload_limit",
-    },
-    Key {
-        name: "context_overflow_floor",
-        kind: Kind::Count {
-            min: 0,
-            max: u32::MAX,
-            why: "",
-        },
-        setter: "context_overflow_floor",
-    },
-    Key {
-        name: "budget",
-        kind: Kind::Nested(BUDGET_KEYS),
-        setter: "",
-    },
-];
-
-/// `budget(...)`: the fields of `RetryBudgetPolicy` (setters name the struct fields).
-const BUDGET_KEYS: &[Key] = &[
-    Key {
-        name: "ttl_ms",
-        kind: Kind::Millis {
-            min: 1000,
-            why: "a budget counts requests over seconds",
-        },
-        setter: "ttl",
-    },
-    Key {
-        name: "min_retries_per_sec",
-        kind: Kind::Count {
-            min: 0,
-            max: u32::MAX,
-            why: "",
-        },
-        setter: "min_retries_per_sec",
-    },
-    Key {
-        name: "retry_ratio",
-        kind: Kind::Float {
-            ok: |f| (0.0..=1000.0).contains(&f),
-            range: "0.0..=1000.0",
-            why: "it is the retries allowed per request, e.g. 0.2 for one per five",
-        },
-        setter: "retry_ratio",
-    },
-];
 
 /// `max_delay_ms` may not be below `initial_delay_ms`, given or defaulted.
 fn check(settings: &Settings, errors: &mut Errors) {
-    let initial = settings.get("initial_delay_ms");
-    let max = settings.get("max_delay_ms");
-    let ms = |s: Option<&Setting>, default| s.and_then(Setting::number).unwrap_or(default);
-    let (initial_ms, max_ms) = (
-        ms(initial, DEFAULT_INITIAL_DELAY_MS),
-        ms(max, DEFAULT_MAX_DELAY_MS),
-    );
-    if max_ms >= initial_ms {
+    let initial = settings.get(keys::INITIAL_DELAY.name);
+    let max = settings.get(keys::MAX_DELAY.name);
+    let Err(problem) = keys::check_delays(
+        initial.and_then(Setting::millis),
+        max.and_then(Setting::millis),
+    ) else {
         return;
-    }
-    let default = |s: Option<&Setting>| if s.is_some() { "" } else { ", the default" };
-    match (max, initial) {
-        (Some(max), _) => errors.at(
-            &max.tokens,
-            format!(
-                "`max_delay_ms` ({max_ms}) is below `initial_delay_ms` ({initial_ms}{}); \
-                 raise `max_delay_ms` or lower `initial_delay_ms`",
-                default(initial)
-            ),
-        ),
-        (None, Some(initial)) => errors.at(
-            &initial.tokens,
-            format!(
-                "`initial_delay_ms` ({initial_ms}) is above `max_delay_ms` ({max_ms}, the \
-                 default); set `max_delay_ms` too"
-            ),
-        ),
-        (None, None) => {}
+    };
+    let blamed = if problem.key == keys::MAX_DELAY.name {
+        max
+    } else {
+        initial
+    };
+    if let Some(setting) = blamed {
+        errors.at(&setting.tokens, problem);
     }
 }
 
-fn build(settings: &Settings) -> TokenStream {
-    let mut calls = settings.setter_calls();
+fn calls(settings: &Settings, paths: &Paths) -> TokenStream {
+    let mut calls = settings.setter_calls(paths);
     if let Some(Setting {
         value: Value::Nested(budget),
         ..
@@ -186,18 +49,18 @@ fn build(settings: &Settings) -> TokenStream {
     {
         let budget = match budget {
             None => quote!(::core::option::Option::None),
-            Some(inner) => budget_value(inner),
+            Some(inner) => budget_value(inner, paths),
         };
         calls.extend(quote!(.budget(#budget)));
     }
-    builder("RetryPolicy", calls)
+    calls
 }
 
 /// `Some(RetryBudgetPolicy { .. })`: the defaults with the given fields replaced.
-fn budget_value(settings: &Settings) -> TokenStream {
-    let ty = quote!(::fastagentic::reliability::RetryBudgetPolicy);
+fn budget_value(settings: &Settings, paths: &Paths) -> TokenStream {
+    let ty = paths.policy("RetryBudgetPolicy");
     let budget = Ident::new("budget", Span::mixed_site());
-    let assignments = settings.field_assignments(&budget);
+    let assignments = settings.field_assignments(&budget, paths);
     if assignments.is_empty() {
         return quote!(::core::option::Option::Some(<#ty as ::core::default::Default>::default()));
     }

@@ -3,16 +3,17 @@
 //! Every reader says what it expected and what it found, and for a computed value points
 //! to the expression form, which is where run-time values belong.
 
+use fastagentic_policy::keys::Choice;
+use fastagentic_policy::{ErrorClass, closest, suggestion};
 use syn::{Error, Expr, Lit, LitStr, UnOp};
 
-use super::diag::{Errors, closest, suggestion};
-use super::names::{self, Name};
+use super::Errors;
 
 /// Where a value sits, for messages: the policy (`""` at the top level) and the key.
 #[derive(Clone, Copy)]
-pub(super) struct Field<'a> {
-    pub(super) policy: &'a str,
-    pub(super) key: &'a str,
+pub(crate) struct Field<'a> {
+    pub(crate) policy: &'a str,
+    pub(crate) key: &'a str,
 }
 
 impl Field<'_> {
@@ -83,15 +84,20 @@ fn lit(expr: &Expr) -> Option<&Lit> {
 }
 
 /// A string literal.
-pub(super) fn string(expr: &Expr, field: Field<'_>) -> syn::Result<LitStr> {
+pub(crate) fn string(expr: &Expr, field: Field<'_>) -> syn::Result<LitStr> {
+    string_like(expr, field, "\"...\"")
+}
+
+/// A string literal; a mistake is answered with `example`.
+pub(crate) fn string_like(expr: &Expr, field: Field<'_>, example: &str) -> syn::Result<LitStr> {
     match lit(expr) {
         Some(Lit::Str(s)) => Ok(s.clone()),
-        _ => Err(field.mismatch(expr, "a string", "\"...\"")),
+        _ => Err(field.mismatch(expr, "a string", example)),
     }
 }
 
 /// `true` or `false`.
-pub(super) fn boolean(expr: &Expr, field: Field<'_>) -> syn::Result<bool> {
+pub(crate) fn boolean(expr: &Expr, field: Field<'_>) -> syn::Result<bool> {
     match lit(expr) {
         Some(Lit::Bool(b)) => Ok(b.value),
         Some(Lit::Str(s)) if matches!(s.value().as_str(), "true" | "false") => {
@@ -102,7 +108,7 @@ pub(super) fn boolean(expr: &Expr, field: Field<'_>) -> syn::Result<bool> {
 }
 
 /// A non-negative integer literal (`30_000` and suffixes are fine).
-pub(super) fn integer(expr: &Expr, field: Field<'_>) -> syn::Result<u64> {
+pub(crate) fn integer(expr: &Expr, field: Field<'_>) -> syn::Result<u64> {
     match lit(expr) {
         Some(Lit::Int(int)) => int.base10_parse::<u64>().map_err(|_| {
             Error::new_spanned(
@@ -119,7 +125,7 @@ pub(super) fn integer(expr: &Expr, field: Field<'_>) -> syn::Result<u64> {
 }
 
 /// A duration in whole milliseconds. A string like `"10s"` gets the number to write.
-pub(super) fn millis(expr: &Expr, field: Field<'_>) -> syn::Result<u64> {
+pub(crate) fn millis(expr: &Expr, field: Field<'_>) -> syn::Result<u64> {
     const EXPECTED: &str = "a whole number of milliseconds";
     match lit(expr) {
         Some(Lit::Int(_)) => integer(expr, field),
@@ -148,7 +154,7 @@ fn duration_ms(text: &str) -> Option<u64> {
 }
 
 /// A number literal, integer or float, as `f64`.
-pub(super) fn float(expr: &Expr, field: Field<'_>) -> syn::Result<f64> {
+pub(crate) fn float(expr: &Expr, field: Field<'_>) -> syn::Result<f64> {
     let parsed = match lit(expr) {
         Some(Lit::Float(f)) => f.base10_parse::<f64>().ok(),
         Some(Lit::Int(i)) => i.base10_parse::<f64>().ok(),
@@ -168,16 +174,16 @@ pub(super) fn float(expr: &Expr, field: Field<'_>) -> syn::Result<f64> {
     }
 }
 
-/// A list of error class names: the variants, and the literals for spans.
-pub(super) fn classes(expr: &Expr, field: Field<'_>) -> syn::Result<Vec<(&'static str, LitStr)>> {
+/// A list of error class names: the classes, and the literals for spans.
+pub(crate) fn classes(expr: &Expr, field: Field<'_>) -> syn::Result<Vec<(ErrorClass, LitStr)>> {
     let Expr::Array(array) = unwrap(expr) else {
         return Err(field.mismatch(expr, "a list of error classes", "[\"timeout\"]"));
     };
     let mut errors = Errors::default();
-    let mut out: Vec<(&'static str, LitStr)> = Vec::new();
+    let mut out: Vec<(ErrorClass, LitStr)> = Vec::new();
     for elem in &array.elems {
         match class(elem, field) {
-            Ok((variant, lit)) if out.iter().any(|(v, _)| *v == variant) => {
+            Ok((class, lit)) if out.iter().any(|(c, _)| *c == class) => {
                 let err = Error::new_spanned(
                     &lit,
                     format!("`{}` is listed twice in `{}`", lit.value(), field.key),
@@ -192,7 +198,7 @@ pub(super) fn classes(expr: &Expr, field: Field<'_>) -> syn::Result<Vec<(&'stati
 }
 
 /// One error class name.
-fn class(elem: &Expr, field: Field<'_>) -> syn::Result<(&'static str, LitStr)> {
+fn class(elem: &Expr, field: Field<'_>) -> syn::Result<(ErrorClass, LitStr)> {
     let Some(Lit::Str(lit)) = lit(elem) else {
         let message = format!(
             "expected an error class name (a string) in `{}`, found {}",
@@ -202,12 +208,12 @@ fn class(elem: &Expr, field: Field<'_>) -> syn::Result<(&'static str, LitStr)> {
         return Err(Error::new_spanned(elem, message));
     };
     let value = lit.value();
-    match names::variant(names::CLASSES, &value) {
-        Some(variant) => Ok((variant, lit.clone())),
-        None => {
-            let valid = names::names(names::CLASSES);
+    match value.parse::<ErrorClass>() {
+        Ok(class) => Ok((class, lit.clone())),
+        Err(_) => {
+            let valid = ErrorClass::NAMES;
             let list = format!("the classes are: {}", valid.join(", "));
-            let hint = match closest(&value, &valid) {
+            let hint = match closest(&value, valid) {
                 Some(name) => format!("did you mean `{name}`? ({list})"),
                 None => list,
             };
@@ -217,23 +223,19 @@ fn class(elem: &Expr, field: Field<'_>) -> syn::Result<(&'static str, LitStr)> {
     }
 }
 
-/// One of `choices`' names: its variant.
-pub(super) fn choice(
-    expr: &Expr,
-    field: Field<'_>,
-    choices: &'static [Name],
-) -> syn::Result<&'static str> {
-    let valid = names::names(choices);
+/// One of `choice`'s names: its variant.
+pub(crate) fn choice(expr: &Expr, field: Field<'_>, choice: &Choice) -> syn::Result<&'static str> {
+    let valid = choice.names;
     let Some(Lit::Str(lit)) = lit(expr) else {
         let example = format!("\"{}\"", valid.first().copied().unwrap_or_default());
         return Err(field.mismatch(expr, "a string", &example));
     };
     let value = lit.value();
-    names::variant(choices, &value).ok_or_else(|| {
+    choice.variant(&value).ok_or_else(|| {
         let message = format!(
             "unknown `{}` value \"{value}\"; {}",
             field.key,
-            list_with_hint(&value, &valid)
+            list_with_hint(&value, valid)
         );
         Error::new_spanned(lit, message)
     })

@@ -1,13 +1,12 @@
 //! `#[hook("event", endpoint = "/path", priority = n)]`: registers a fn as a hook.
 //!
 //! The fn stays as written (callable directly). Next to it the macro puts a shim that
-//! adapts it to `fastagentic::hooks::HookFn` and submits a `HookRegistration` to
-//! `inventory`, so `Hooks::registered()` finds it. On any mistake it emits the errors,
-//! spanned on the offending tokens, and the fn unchanged (so the rest of the crate still
-//! type-checks against it).
+//! adapts it to the runtime's `HookFn` and submits a `HookRegistration` to `inventory`, so
+//! `Hooks::registered()` finds it. On any mistake it emits every error, spanned on the
+//! offending tokens, and the fn unchanged (so the rest of the crate still type-checks
+//! against it).
 
 mod args;
-mod events;
 mod signature;
 
 use proc_macro2::{Span, TokenStream};
@@ -16,50 +15,49 @@ use syn::ext::IdentExt;
 use syn::{Error, Ident, ItemFn, LitStr, ReturnType, Type};
 
 use self::args::HookArgs;
+use crate::attr::Errors;
+use crate::paths::Paths;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let registration = match syn::parse2::<ItemFn>(item.clone()) {
-        Ok(func) => parse(attr, &func).map(|args| registration(&args, &func)),
-        Err(_) => Err(Error::new(
+    let Ok(func) = syn::parse2::<ItemFn>(item.clone()) else {
+        let err = Error::new(
             Span::call_site(),
             "`#[hook]` goes on a fn: `async fn name(ctx: &mut HookContext)`",
-        )),
+        );
+        let err = err.into_compile_error();
+        return quote!(#item #err);
     };
-    let extra = registration.unwrap_or_else(Error::into_compile_error);
-    quote!(#item #extra)
-}
-
-/// The arguments, once both they and the fn's signature are right.
-fn parse(attr: TokenStream, func: &ItemFn) -> syn::Result<HookArgs> {
-    let args = syn::parse2::<HookArgs>(attr);
-    let sig = signature::check(&func.sig);
-    match (args, sig) {
-        (Ok(args), Ok(())) => Ok(args),
-        (Ok(_), Err(err)) | (Err(err), Ok(())) => Err(err),
-        (Err(mut err), Err(more)) => {
-            err.combine(more);
-            Err(err)
-        }
+    let mut errors = Errors::default();
+    let args = HookArgs::parse(attr, &mut errors);
+    if let Err(err) = signature::check(&func.sig) {
+        errors.push(err);
     }
+    let extra = match (errors.finish(), args) {
+        (None, Some(args)) => registration(&args, &func),
+        (err, _) => err.map(Error::into_compile_error).unwrap_or_default(),
+    };
+    quote!(#item #extra)
 }
 
 /// The shim and its `inventory` submission, in an anonymous const so nothing leaks
 /// into the user's namespace.
 fn registration(args: &HookArgs, func: &ItemFn) -> TokenStream {
-    let variant = &args.variant;
+    let paths = args.paths();
+    let event = paths.event_kind(args.event.variant_name());
     let name = LitStr::new(&func.sig.ident.unraw().to_string(), func.sig.ident.span());
     let endpoint = match &args.endpoint {
         Some(path) => quote!(::std::option::Option::Some(#path)),
         None => quote!(::std::option::Option::None),
     };
     let priority = args.priority;
-    let shim = shim(func);
+    let shim = shim(func, &paths);
+    let (inventory, registration) = (paths.inventory(), paths.helper("HookRegistration"));
     quote! {
         const _: () = {
             #shim
-            ::fastagentic::__private::inventory::submit! {
-                ::fastagentic::__private::HookRegistration {
-                    event: ::fastagentic::reliability::EventKind::#variant,
+            #inventory::submit! {
+                #registration {
+                    event: #event,
                     name: #name,
                     endpoint: #endpoint,
                     priority: #priority,
@@ -71,7 +69,7 @@ fn registration(args: &HookArgs, func: &ItemFn) -> TokenStream {
 }
 
 /// `fn(&mut HookContext) -> HookFuture` around the user's fn, async or not.
-fn shim(func: &ItemFn) -> TokenStream {
+fn shim(func: &ItemFn, paths: &Paths) -> TokenStream {
     let ident = &func.sig.ident;
     // Mixed-site: these locals cannot clash with the user's names (a fn called `ctx`).
     let ctx = Ident::new("ctx", Span::mixed_site());
@@ -80,11 +78,10 @@ fn shim(func: &ItemFn) -> TokenStream {
         Some(_) => quote!(#ident(#ctx).await),
         None => quote!(#ident(#ctx)),
     };
-    let convert = convert(&func.sig.output, &output);
+    let convert = convert(&func.sig.output, &output, paths);
+    let (context, future) = (paths.hook_context(), paths.hook_future());
     quote! {
-        fn __fastagentic_hook_shim<'a>(
-            #ctx: &'a mut ::fastagentic::hooks::HookContext,
-        ) -> ::fastagentic::hooks::HookFuture<'a> {
+        fn __fastagentic_hook_shim<'a>(#ctx: &'a mut #context) -> #future<'a> {
             ::std::boxed::Box::pin(async move {
                 let #output = #call;
                 #convert
@@ -95,11 +92,12 @@ fn shim(func: &ItemFn) -> TokenStream {
 
 /// `output` through `IntoHookResult`. The trait is named on the declared return type
 /// itself, so the compiler reports a wrong one there, on the user's tokens.
-fn convert(returns: &ReturnType, output: &Ident) -> TokenStream {
+fn convert(returns: &ReturnType, output: &Ident, paths: &Paths) -> TokenStream {
+    let into = paths.hook_result_conversion();
     match returns {
         ReturnType::Type(_, ty) if !matches!(**ty, Type::ImplTrait(_)) => quote! {
-            <#ty as ::fastagentic::hooks::IntoHookResult>::into_hook_result(#output)
+            <#ty as #into>::into_hook_result(#output)
         },
-        _ => quote!(::fastagentic::hooks::IntoHookResult::into_hook_result(#output)),
+        _ => quote!(#into::into_hook_result(#output)),
     }
 }
