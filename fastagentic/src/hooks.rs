@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +23,8 @@ use futures_util::FutureExt;
 use serde_json::{Map, Value};
 
 use crate::error::AgentError;
-use crate::llm::Usage;
 use crate::reliability::events::{EventFuture, EventSink, Steering};
-use crate::reliability::{EventKind, LimitType, PipelineEvent, Stage, StopReason};
+use crate::reliability::{EventKind, PipelineEvent};
 
 /// What a hook returns when it fails: any error.
 pub type HookError = Box<dyn StdError + Send + Sync>;
@@ -37,133 +37,88 @@ pub type HookFn = for<'a> fn(&'a mut HookContext) -> HookFuture<'a>;
 
 /// Everything a hook knows about the event, and its means to steer the run.
 ///
-/// Fields that do not apply to the event are `None` (a `next_delay` exists only for
-/// `on_retry`, a `usage` only for `on_llm_end`, ...).
+/// It reads as the [`PipelineEvent`] it wraps: the fields every event of a run shares
+/// (`ctx.kind`, `ctx.model`, `ctx.attempt`, `ctx.user`, ...) and the accessors of the
+/// event's payload, `None` where the event does not carry the value (a
+/// [`next_delay`](PipelineEvent::next_delay) exists only for `on_retry`, a
+/// [`usage`](PipelineEvent::usage) only for `on_llm_end`, `on_response` and `on_error`).
+/// What only hooks see is here: the retry counts and the run's notes.
 #[derive(Debug)]
-#[non_exhaustive]
 pub struct HookContext {
-    /// Which event.
-    pub event: EventKind,
-    /// The run's id (0 for `on_startup` / `on_shutdown`).
-    pub run_id: u64,
-    /// The endpoint's path (empty for app events).
-    pub endpoint: Arc<str>,
-    /// The model the run is on.
-    pub model: Arc<str>,
-    /// The provider, for LLM events.
-    pub provider: Option<Arc<str>>,
-    /// The attempt on the current model (1-based; 0 before the first).
-    pub attempt: u32,
-    /// Retries so far on the current model. In `on_retry`, it counts the retry being
-    /// announced: 1 before the second attempt.
-    pub retry_count: u32,
-    /// Retries the policy allows (`max_attempts - 1`).
-    pub max_retries: u32,
-    /// The error that led here, if any.
-    pub error: Option<AgentError>,
-    /// `on_retry`: the delay before the next attempt.
-    pub next_delay: Option<Duration>,
-    /// `on_retry`: the same delay in whole milliseconds.
-    pub next_delay_ms: Option<u64>,
-    /// `on_fallback`: the model the run moves to.
-    pub fallback_to: Option<Arc<str>>,
-    /// `on_retry_end`: whether the loop ended in success.
-    pub succeeded: Option<bool>,
-    /// `on_retry_end` after a failure: why the loop stopped.
-    pub stop_reason: Option<StopReason>,
-    /// `on_timeout`: which deadline.
-    pub stage: Option<Stage>,
-    /// `on_rate_limit`: which limit.
-    pub limit_type: Option<LimitType>,
-    /// `on_llm_end`: the tokens the call used, when the provider reported them;
-    /// `on_response` / `on_error`: the run's tokens over all its calls.
-    pub usage: Option<Usage>,
-    /// `on_llm_end`: what the call cost in US dollars; `on_response` / `on_error`: what
-    /// the whole run cost, every model of a fallback chain included. `None` when a
-    /// usage or a price is unknown (see [`pricing`](crate::pricing)).
-    pub cost_usd: Option<rust_decimal::Decimal>,
-    /// `on_response` / `on_error`: how long the run took.
-    pub elapsed: Option<Duration>,
-    /// The user, if known.
-    pub user: Option<Arc<str>>,
-    /// The tenant, if known.
-    pub tenant: Option<Arc<str>>,
+    event: PipelineEvent,
     /// Free-form notes about the run, kept from one event of the run to the next (set
     /// something in `on_request`, read it in `on_response`).
     pub metadata: Map<String, Value>,
-    steer: Steering,
+}
+
+impl Deref for HookContext {
+    type Target = PipelineEvent;
+
+    fn deref(&self) -> &PipelineEvent {
+        &self.event
+    }
 }
 
 impl HookContext {
-    fn from_event(event: &mut PipelineEvent) -> Self {
-        let retry_count = match event.kind {
-            EventKind::Retry => event.attempt,
-            _ => event.attempt.saturating_sub(1),
-        };
-        let metadata = event.run.as_ref().map_or_else(Map::new, |run| {
-            let map = run.metadata.lock().unwrap_or_else(PoisonError::into_inner);
-            map.clone()
-        });
+    /// Takes `event` over for the hooks, with a copy of the run's notes.
+    fn take(event: &mut PipelineEvent) -> Self {
+        let event = std::mem::replace(event, PipelineEvent::app(event.kind));
         HookContext {
-            event: event.kind,
-            run_id: event.run_id,
-            endpoint: event.endpoint.clone(),
-            model: event.model.clone(),
-            provider: event.provider.clone(),
-            attempt: event.attempt,
-            retry_count,
-            max_retries: event.max_attempts.saturating_sub(1),
-            error: event.error.clone(),
-            next_delay: event.next_delay,
-            next_delay_ms: event
-                .next_delay
-                .map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
-            fallback_to: event.fallback_to.clone(),
-            succeeded: event.succeeded,
-            stop_reason: event.stop_reason,
-            stage: event.stage,
-            limit_type: event.limit_type,
-            usage: event.usage,
-            cost_usd: event.cost_usd,
-            elapsed: event.elapsed,
-            user: event.user.clone(),
-            tenant: event.tenant.clone(),
-            metadata,
-            steer: std::mem::take(&mut event.steer),
+            metadata: event.read_notes(),
+            event,
         }
     }
 
-    /// Hands the steering and the notes back to the run.
-    fn write_back(self, event: &mut PipelineEvent) {
-        event.steer = self.steer;
-        if let Some(run) = &event.run {
-            *run.metadata.lock().unwrap_or_else(PoisonError::into_inner) = self.metadata;
+    /// Hands the event, its steering and the notes back to the run.
+    fn give_back(self, event: &mut PipelineEvent) {
+        self.event.write_notes(self.metadata);
+        *event = self.event;
+    }
+
+    /// Retries so far on the current model. In `on_retry`, it counts the retry being
+    /// announced: 1 before the second attempt.
+    pub fn retry_count(&self) -> u32 {
+        match self.event.kind {
+            EventKind::Retry => self.event.attempt,
+            _ => self.event.attempt.saturating_sub(1),
         }
+    }
+
+    /// Retries the policy allows (`max_attempts - 1`).
+    pub fn max_retries(&self) -> u32 {
+        self.event.max_attempts.saturating_sub(1)
+    }
+
+    /// `on_retry`: the delay before the next attempt in whole milliseconds.
+    pub fn next_delay_ms(&self) -> Option<u64> {
+        self.event
+            .next_delay()
+            .map(|d| d.as_millis().try_into().unwrap_or(u64::MAX))
     }
 
     /// `on_retry`: use `model` from the next attempt on.
     pub fn set_model_override(&mut self, model: impl Into<Arc<str>>) {
-        self.steer.set_model_override(model);
+        self.event.steer.set_model_override(model);
     }
 
     /// `on_retry`: wait `delay` before the next attempt instead.
     pub fn set_next_delay(&mut self, delay: Duration) {
-        self.steer.set_delay(delay);
+        self.event.steer.set_delay(delay);
     }
 
     /// `on_retry`: stop retrying; the run fails with the current error (or falls back).
     pub fn abort_retries(&mut self) {
-        self.steer.abort();
+        self.event.steer.abort();
     }
 
     /// `on_request`: refuse the request with `error` before any limit or model.
     pub fn reject(&mut self, error: AgentError) {
-        self.steer.reject(error);
+        self.event.steer.reject(error);
     }
 
     /// What the hooks so far asked for.
     pub fn steering(&self) -> &Steering {
-        &self.steer
+        &self.event.steer
     }
 }
 
@@ -282,10 +237,8 @@ impl Hook {
         self.event
     }
 
-    fn applies_to(&self, event: &PipelineEvent) -> bool {
-        self.endpoint
-            .as_deref()
-            .is_none_or(|path| path == &*event.endpoint)
+    fn applies_to(&self, endpoint: &str) -> bool {
+        self.endpoint.as_deref().is_none_or(|path| path == endpoint)
     }
 
     /// Runs the hook, turning a panic into an error.
@@ -370,16 +323,17 @@ impl Hooks {
     /// Runs the hooks for `event` and hands their steering back.
     pub async fn dispatch(&self, event: &mut PipelineEvent) {
         let hooks = self.for_event(event.kind);
-        if !hooks.iter().any(|h| h.applies_to(event)) {
+        if !hooks.iter().any(|h| h.applies_to(&event.endpoint)) {
             return;
         }
-        let mut ctx = HookContext::from_event(event);
-        for hook in hooks.iter().filter(|h| h.applies_to(event)) {
+        let endpoint = event.endpoint.clone();
+        let mut ctx = HookContext::take(event);
+        for hook in hooks.iter().filter(|h| h.applies_to(&endpoint)) {
             if let Err(err) = hook.call(&mut ctx).await {
                 record_failure(hook, &err);
             }
         }
-        ctx.write_back(event);
+        ctx.give_back(event);
     }
 }
 

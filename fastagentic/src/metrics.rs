@@ -100,7 +100,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::reliability::circuit_breaker::{BreakerRegistry, CircuitState};
-use crate::reliability::events::{EventFuture, EventKind, EventSink, PipelineEvent};
+use crate::reliability::events::{EventData, EventFuture, EventKind, EventSink, PipelineEvent};
 use crate::reliability::retry::StopReason;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
@@ -316,13 +316,13 @@ impl Metrics {
                     })
                     .inc();
             }
-            EventKind::RetryEnd if event.stop_reason == Some(StopReason::Exhausted) => {
+            EventKind::RetryEnd if event.stop_reason() == Some(StopReason::Exhausted) => {
                 self.retry_exhausted
                     .get_or_create(&EndpointLabels::of(endpoint))
                     .inc();
             }
             EventKind::Fallback => {
-                let to = event.fallback_to.clone().unwrap_or_else(|| "".into());
+                let to = event.fallback_to().cloned().unwrap_or_else(|| "".into());
                 self.fallback_triggered
                     .get_or_create(&FallbackLabels {
                         endpoint: endpoint.clone(),
@@ -332,7 +332,7 @@ impl Metrics {
                     .inc();
             }
             EventKind::RateLimit => {
-                let limit_type = event.limit_type.map_or("unknown", |t| t.as_str());
+                let limit_type = event.limit_type().map_or("unknown", |t| t.as_str());
                 self.rate_limited
                     .get_or_create(&LimitLabels {
                         endpoint: endpoint.clone(),
@@ -341,7 +341,7 @@ impl Metrics {
                     .inc();
             }
             EventKind::Timeout => {
-                let stage = event.stage.map_or("unknown", |s| s.as_str());
+                let stage = event.stage().map_or("unknown", |s| s.as_str());
                 self.timeouts
                     .get_or_create(&StageLabels {
                         endpoint: endpoint.clone(),
@@ -369,17 +369,20 @@ impl Metrics {
                 outcome,
             })
             .inc();
-        if let Some(elapsed) = event.elapsed {
+        if let Some(elapsed) = event.elapsed() {
             self.duration
                 .get_or_create(&EndpointLabels::of(endpoint))
                 .observe(elapsed.as_secs_f64());
         }
         // The chain position says whether the run left its primary: no per-run state to
         // keep, and a run that ends is never seen again.
-        let fell_back = event
-            .run
-            .as_ref()
-            .is_some_and(|run| run.chain_position() > 0);
+        let fell_back = matches!(
+            event.data,
+            EventData::Outcome {
+                fell_back: true,
+                ..
+            }
+        );
         if !fell_back {
             return;
         }
@@ -399,13 +402,13 @@ impl Metrics {
     }
 
     fn record_llm_call(&self, event: &PipelineEvent) {
-        let Some(provider) = &event.provider else {
+        let Some(provider) = event.provider() else {
             return;
         };
         let series = self.llm_series_of(&event.model, provider);
         // A failed call reports no usage and is billed nothing: only calls that answered
         // can be unpriced.
-        match (event.cost_usd, event.error.is_none()) {
+        match (event.cost_usd(), event.error.is_none()) {
             (Some(cost), _) => {
                 series
                     .cost
@@ -422,7 +425,7 @@ impl Metrics {
             }
             (None, false) => {}
         }
-        let Some(usage) = event.usage else {
+        let Some(usage) = event.usage() else {
             return;
         };
         let tokens = series.tokens.get_or_init(|| {

@@ -56,23 +56,23 @@ impl Seen {
     fn of(ctx: &HookContext) -> Self {
         let text = |s: &Option<Arc<str>>| s.as_deref().map(str::to_owned);
         Seen {
-            event: ctx.event,
+            event: ctx.kind,
             run_id: ctx.run_id,
             endpoint: ctx.endpoint.to_string(),
             model: ctx.model.to_string(),
-            provider: text(&ctx.provider),
+            provider: ctx.provider().map(|p| p.to_string()),
             attempt: ctx.attempt,
-            retry_count: ctx.retry_count,
-            max_retries: ctx.max_retries,
+            retry_count: ctx.retry_count(),
+            max_retries: ctx.max_retries(),
             error: ctx.error.as_ref().map(AgentError::class),
-            next_delay_ms: ctx.next_delay_ms,
-            fallback_to: text(&ctx.fallback_to),
-            succeeded: ctx.succeeded,
-            stop_reason: ctx.stop_reason,
-            stage: ctx.stage,
-            limit_type: ctx.limit_type,
-            usage: ctx.usage,
-            elapsed: ctx.elapsed,
+            next_delay_ms: ctx.next_delay_ms(),
+            fallback_to: ctx.fallback_to().map(|p| p.to_string()),
+            succeeded: ctx.succeeded(),
+            stop_reason: ctx.stop_reason(),
+            stage: ctx.stage(),
+            limit_type: ctx.limit_type(),
+            usage: ctx.usage(),
+            elapsed: ctx.elapsed(),
             user: text(&ctx.user),
             tenant: text(&ctx.tenant),
         }
@@ -675,7 +675,7 @@ async fn a_model_override_in_on_retry_takes_effect_on_the_next_attempt() {
 
 #[hook("on_retry", endpoint = "/hooks-test/steer-delay")]
 fn shorten_the_wait(ctx: &mut HookContext) {
-    note(ctx, format!("computed {:?} ms", ctx.next_delay_ms));
+    note(ctx, format!("computed {:?} ms", ctx.next_delay_ms()));
     ctx.set_next_delay(Duration::from_millis(250));
 }
 
@@ -702,7 +702,7 @@ async fn set_next_delay_replaces_the_backoff() {
 
 #[hook("on_retry", endpoint = "/hooks-test/steer-abort")]
 async fn give_up_after_two_retries(ctx: &mut HookContext) {
-    if ctx.retry_count >= 2 {
+    if ctx.retry_count() >= 2 {
         ctx.abort_retries();
     }
 }

@@ -251,8 +251,8 @@ async fn llm_calls_report_their_start_and_end_with_usage() {
             log.lock().unwrap().push((
                 e.kind,
                 e.attempt,
-                e.provider.as_deref().map(str::to_owned),
-                e.usage,
+                e.provider().map(|p| &**p).map(str::to_owned),
+                e.usage(),
                 e.error.as_ref().map(AgentError::class),
             ));
         }))

@@ -52,9 +52,9 @@ impl Recorder {
                 e.kind,
                 e.model.to_string(),
                 e.attempt,
-                e.next_delay,
-                e.fallback_to.as_deref().map(str::to_owned),
-                e.stop_reason,
+                e.next_delay(),
+                e.fallback_to().map(|to| to.to_string()),
+                e.stop_reason(),
             ));
         })
     }

@@ -151,13 +151,13 @@ async fn hooks_and_metrics_see_the_cost() {
     let hooks = Hooks::new()
         .with(Hook::sync(EventKind::LlmEnd, "cost", {
             let record = record.clone();
-            move |ctx: &mut HookContext| record.lock().unwrap().push((ctx.event, ctx.cost_usd))
+            move |ctx: &mut HookContext| record.lock().unwrap().push((ctx.kind, ctx.cost_usd()))
         }))
         .with(Hook::sync(
             EventKind::Response,
             "total",
             move |ctx: &mut HookContext| {
-                record.lock().unwrap().push((ctx.event, ctx.cost_usd));
+                record.lock().unwrap().push((ctx.kind, ctx.cost_usd()));
             },
         ));
     let metrics = Arc::new(Metrics::new());

@@ -12,7 +12,7 @@ use super::provider::Provider;
 use super::stream::{CompletionStream, StreamEvent};
 use crate::context::AgentContext;
 use crate::error::AgentError;
-use crate::reliability::{EventKind, Stage};
+use crate::reliability::{EventData, EventKind, Stage};
 
 /// The LLM client of one attempt; see [`AgentContext::llm`].
 ///
@@ -355,9 +355,11 @@ async fn llm_event(
         return;
     };
     event.attempt = ctx.attempt();
-    event.provider = Some(provider.name().into());
-    event.usage = usage;
-    event.cost_usd = cost_usd;
+    event.data = EventData::Llm {
+        provider: provider.name().into(),
+        usage,
+        cost_usd,
+    };
     event.error = err.cloned();
     Box::pin(run.emit(&mut event)).await;
 }

@@ -4,27 +4,33 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
 
 use super::rate_limit::LimitType;
 use super::retry::StopReason;
 use super::timeout::Stage;
-use crate::context::RunState;
 use crate::error::AgentError;
 use crate::llm::Usage;
 
 pub use fastagentic_policy::EventKind;
 
-/// One event, with everything known at that moment.
+/// One event: the fields every event of a run shares, once, and what only its kind has
+/// in [`data`](Self::data).
+///
+/// The accessors ([`next_delay`](Self::next_delay), [`usage`](Self::usage), ...) read
+/// the payload and return `None` for kinds that do not carry the value.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PipelineEvent {
     /// What happened.
     pub kind: EventKind,
-    /// The run's id.
+    /// The run's id (0 for app events).
     pub run_id: u64,
-    /// The endpoint (path).
+    /// The endpoint (path); empty for app events.
     pub endpoint: Arc<str>,
     /// The model the run was on.
     pub model: Arc<str>,
@@ -34,89 +40,206 @@ pub struct PipelineEvent {
     pub max_attempts: u32,
     /// The error that led here, if any.
     pub error: Option<AgentError>,
-    /// For `Retry`: the delay before the next attempt.
-    pub next_delay: Option<Duration>,
-    /// For `Fallback`: the model the run moves to.
-    pub fallback_to: Option<Arc<str>>,
-    /// For `RetryEnd`: whether the loop ended in success.
-    pub succeeded: Option<bool>,
-    /// For `RetryEnd` after a failure: why it stopped.
-    pub stop_reason: Option<StopReason>,
-    /// For `Timeout`: which stage.
-    pub stage: Option<Stage>,
-    /// For `RateLimit`: which limit.
-    pub limit_type: Option<LimitType>,
     /// The user, if known.
     pub user: Option<Arc<str>>,
     /// The tenant, if known.
     pub tenant: Option<Arc<str>>,
-    /// For `Response` and `Error`: how long the run took.
-    pub elapsed: Option<Duration>,
-    /// For `LlmEnd`: the tokens the call used, when the provider reported them.
-    pub usage: Option<Usage>,
-    /// What an LLM call cost in US dollars (`LlmEnd`), when its usage and price are known.
-    pub cost_usd: Option<rust_decimal::Decimal>,
-    /// For `LlmStart` and `LlmEnd`: the provider called.
-    pub provider: Option<Arc<str>>,
-    /// What the listeners want changed (read after `Retry` events).
+    /// What only this kind of event carries.
+    pub data: EventData,
+    /// What the listeners want changed (read after `Request` and `Retry` events).
     pub steer: Steering,
-    /// The run, for what listeners keep about it between events.
-    pub(crate) run: Option<Arc<RunState>>,
+    /// What listeners keep about the run between its events.
+    pub(crate) notes: Option<Arc<RunNotes>>,
+}
+
+/// What an event carries beyond the fields all events of a run share.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum EventData {
+    /// Nothing more: app events, `Request`, the breaker transitions.
+    #[default]
+    None,
+    /// `Retry`: an attempt failed and the next follows after `next_delay`.
+    Retry {
+        /// The delay before the next attempt.
+        next_delay: Duration,
+    },
+    /// `RetryEnd`: how a retry loop ended.
+    RetryEnd {
+        /// Whether the loop ended in success.
+        succeeded: bool,
+        /// Why it stopped, after a failure.
+        stop_reason: Option<StopReason>,
+    },
+    /// `Fallback`: the run leaves `model` for `to`.
+    Fallback {
+        /// The model the run moves to.
+        to: Arc<str>,
+    },
+    /// `Timeout`: which deadline passed.
+    Timeout {
+        /// The stage whose limit cut the work.
+        stage: Stage,
+    },
+    /// `RateLimit`: which limit refused the run.
+    RateLimit {
+        /// The limit, when the error names it.
+        limit_type: Option<LimitType>,
+    },
+    /// `LlmStart` and `LlmEnd`: one call to a provider.
+    Llm {
+        /// The provider called.
+        provider: Arc<str>,
+        /// `LlmEnd`: the tokens the call used, when the provider reported them.
+        usage: Option<Usage>,
+        /// `LlmEnd`: what the call cost in US dollars, when its usage and price are known.
+        cost_usd: Option<Decimal>,
+    },
+    /// `Response` and `Error`: how the run ended.
+    Outcome {
+        /// How long the run took.
+        elapsed: Duration,
+        /// The run's tokens over all its calls, when it made any.
+        usage: Option<Usage>,
+        /// What the whole run cost, every model of a fallback chain included.
+        cost_usd: Option<Decimal>,
+        /// Whether the run left its primary model for one of its fallback chain.
+        fell_back: bool,
+    },
 }
 
 impl PipelineEvent {
-    /// A `kind` event of `run` on `model`, every optional field empty.
-    pub(crate) fn new(kind: EventKind, run: &Arc<RunState>, model: Arc<str>) -> Self {
-        PipelineEvent {
-            kind,
-            run_id: run.run_id,
-            endpoint: run.shared.endpoint.clone(),
-            model,
-            attempt: 0,
-            max_attempts: run.shared.max_attempts,
-            error: None,
-            next_delay: None,
-            fallback_to: None,
-            succeeded: None,
-            stop_reason: None,
-            stage: None,
-            limit_type: None,
-            user: run.user.clone(),
-            tenant: run.tenant.clone(),
-            elapsed: None,
-            usage: None,
-            cost_usd: None,
-            provider: None,
-            steer: Steering::default(),
-            run: Some(run.clone()),
-        }
-    }
-
     /// An event outside any run (`Startup`, `Shutdown`).
     pub fn app(kind: EventKind) -> Self {
+        static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+        let empty = EMPTY.get_or_init(|| Arc::from("")).clone();
         PipelineEvent {
             kind,
             run_id: 0,
-            endpoint: "".into(),
-            model: "".into(),
+            endpoint: empty.clone(),
+            model: empty,
             attempt: 0,
             max_attempts: 0,
             error: None,
-            next_delay: None,
-            fallback_to: None,
-            succeeded: None,
-            stop_reason: None,
-            stage: None,
-            limit_type: None,
             user: None,
             tenant: None,
-            elapsed: None,
-            usage: None,
-            cost_usd: None,
-            provider: None,
+            data: EventData::None,
             steer: Steering::default(),
-            run: None,
+            notes: None,
         }
+    }
+
+    /// `Retry`: the delay before the next attempt.
+    pub fn next_delay(&self) -> Option<Duration> {
+        match self.data {
+            EventData::Retry { next_delay } => Some(next_delay),
+            _ => None,
+        }
+    }
+
+    /// `Fallback`: the model the run moves to.
+    pub fn fallback_to(&self) -> Option<&Arc<str>> {
+        match &self.data {
+            EventData::Fallback { to } => Some(to),
+            _ => None,
+        }
+    }
+
+    /// `RetryEnd`: whether the loop ended in success.
+    pub fn succeeded(&self) -> Option<bool> {
+        match self.data {
+            EventData::RetryEnd { succeeded, .. } => Some(succeeded),
+            _ => None,
+        }
+    }
+
+    /// `RetryEnd` after a failure: why the loop stopped.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        match self.data {
+            EventData::RetryEnd { stop_reason, .. } => stop_reason,
+            _ => None,
+        }
+    }
+
+    /// `Timeout`: which deadline passed.
+    pub fn stage(&self) -> Option<Stage> {
+        match self.data {
+            EventData::Timeout { stage } => Some(stage),
+            _ => None,
+        }
+    }
+
+    /// `RateLimit`: which limit refused the run.
+    pub fn limit_type(&self) -> Option<LimitType> {
+        match self.data {
+            EventData::RateLimit { limit_type } => limit_type,
+            _ => None,
+        }
+    }
+
+    /// `LlmStart` / `LlmEnd`: the provider called.
+    pub fn provider(&self) -> Option<&Arc<str>> {
+        match &self.data {
+            EventData::Llm { provider, .. } => Some(provider),
+            _ => None,
+        }
+    }
+
+    /// `LlmEnd`: the call's tokens; `Response` / `Error`: the run's, over all its calls.
+    pub fn usage(&self) -> Option<Usage> {
+        match self.data {
+            EventData::Llm { usage, .. } | EventData::Outcome { usage, .. } => usage,
+            _ => None,
+        }
+    }
+
+    /// `LlmEnd`: what the call cost in US dollars; `Response` / `Error`: what the whole
+    /// run cost. `None` when a usage or a price is unknown.
+    pub fn cost_usd(&self) -> Option<Decimal> {
+        match self.data {
+            EventData::Llm { cost_usd, .. } | EventData::Outcome { cost_usd, .. } => cost_usd,
+            _ => None,
+        }
+    }
+
+    /// `Response` / `Error`: how long the run took.
+    pub fn elapsed(&self) -> Option<Duration> {
+        match self.data {
+            EventData::Outcome { elapsed, .. } => Some(elapsed),
+            _ => None,
+        }
+    }
+
+    /// A copy of the notes listeners keep about the run (empty outside a run).
+    pub(crate) fn read_notes(&self) -> Map<String, Value> {
+        self.notes
+            .as_ref()
+            .map_or_else(Map::new, |notes| notes.read())
+    }
+
+    /// Replaces the run's notes (nothing outside a run).
+    pub(crate) fn write_notes(&self, map: Map<String, Value>) {
+        if let Some(notes) = &self.notes {
+            notes.write(map);
+        }
+    }
+}
+
+/// What hooks keep about one run between its events (`HookContext::metadata`): made on
+/// the first event a listener gets, so a run nobody listens to never allocates it.
+#[derive(Debug, Default)]
+pub(crate) struct RunNotes(Mutex<Map<String, Value>>);
+
+impl RunNotes {
+    fn read(&self) -> Map<String, Value> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn write(&self, map: Map<String, Value>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = map;
     }
 }
 

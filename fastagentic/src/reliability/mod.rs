@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod retry;
 pub mod retry_budget;
+pub(crate) mod run;
 pub mod timeout;
 mod window;
 
@@ -18,7 +19,7 @@ pub use self::circuit_breaker::{
     BreakerKey, BreakerRegistry, BreakerSnapshot, CircuitBreaker, CircuitBreakerPolicy,
     CircuitState,
 };
-pub use self::events::{EventKind, EventSink, PipelineEvent, Steering};
+pub use self::events::{EventData, EventKind, EventSink, PipelineEvent, Steering};
 pub use self::fallback::{FallbackChain, FallbackStep, StrategyFallback};
 pub use self::pipeline::{Pipeline, PipelineBuilder, RequestInfo};
 pub use self::rate_limit::{

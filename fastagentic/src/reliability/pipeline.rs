@@ -21,13 +21,14 @@ use super::circuit_breaker::{
     BreakerKey, BreakerPermit, BreakerRegistry, CallOutcome, CircuitBreaker, CircuitBreakerPolicy,
     CircuitState, Transition,
 };
-use super::events::{EventKind, EventSink, PipelineEvent, Steering};
+use super::events::{EventData, EventKind, EventSink, PipelineEvent, Steering};
 use super::fallback::FallbackChain;
 use super::rate_limit::{Admission, Identity, LimitScope, RateLimitPolicy, RateLimiter};
 use super::retry::{RetryDecision, RetryPolicy, StopReason};
 use super::retry_budget::RetryBudget;
+use super::run::{RunShared, RunState};
 use super::timeout::{OnTimeout, Stage, TimeoutPolicy, deadline_after, timeout_error};
-use crate::context::{AgentContext, RunShared, RunState};
+use crate::context::AgentContext;
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
 use crate::llm::{Providers, StreamSink};
 use crate::pricing::Pricing;
@@ -501,12 +502,17 @@ impl Pipeline {
         let model = self.chain_model(run.chain_position());
         if let Some(mut event) = self.event(kind, run, &model) {
             event.error = result.as_ref().err().cloned();
-            event.elapsed = Some(run.started.elapsed());
             let spend = run.spend();
-            if spend.calls() > 0 {
-                event.usage = spend.usage();
-                event.cost_usd = spend.cost_usd();
-            }
+            let (usage, cost_usd) = match spend.calls() {
+                0 => (None, None),
+                _ => (spend.usage(), spend.cost_usd()),
+            };
+            event.data = EventData::Outcome {
+                elapsed: run.started.elapsed(),
+                usage,
+                cost_usd,
+                fell_back: run.chain_position() > 0,
+            };
             self.emit(&mut event).await;
         }
     }
@@ -577,7 +583,9 @@ impl Pipeline {
             .with_model(self.chain_model(position))
             .with_attempted(tried);
         if let Some(mut event) = self.event(EventKind::Timeout, run, &self.chain_model(position)) {
-            event.stage = Some(Stage::Total);
+            event.data = EventData::Timeout {
+                stage: Stage::Total,
+            };
             event.error = Some(err.clone());
             self.emit(&mut event).await;
         }
@@ -636,9 +644,11 @@ impl Pipeline {
 
     async fn rate_limit_event(&self, run: &Arc<RunState>, err: &AgentError) {
         if let Some(mut event) = self.event(EventKind::RateLimit, run, self.fallback.primary()) {
-            if let Some(ErrorDetail::RateLimited { limit_type, .. }) = err.detail() {
-                event.limit_type = Some(*limit_type);
-            }
+            let limit_type = match err.detail() {
+                Some(ErrorDetail::RateLimited { limit_type, .. }) => Some(*limit_type),
+                _ => None,
+            };
+            event.data = EventData::RateLimit { limit_type };
             event.error = Some(err.clone());
             self.emit(&mut event).await;
         }
@@ -694,7 +704,9 @@ impl Pipeline {
                 return Err(err);
             };
             if let Some(mut event) = self.event(EventKind::Fallback, run, &model) {
-                event.fallback_to = Some(step.model.clone());
+                event.data = EventData::Fallback {
+                    to: step.model.clone(),
+                };
                 event.error = Some(err.clone());
                 self.emit(&mut event).await;
             }
@@ -833,7 +845,7 @@ impl Pipeline {
         };
         if let Some(mut event) = self.event(EventKind::Timeout, run, &attempt.model) {
             event.attempt = attempt.number;
-            event.stage = Some(*stage);
+            event.data = EventData::Timeout { stage: *stage };
             event.error = Some(err.clone());
             self.emit(&mut event).await;
         }
@@ -973,7 +985,7 @@ impl Pipeline {
         };
         event.attempt = attempt.number;
         event.error = Some(err.clone());
-        event.next_delay = Some(delay);
+        event.data = EventData::Retry { next_delay: delay };
         self.emit(&mut event).await;
         event.steer
     }
@@ -987,9 +999,11 @@ impl Pipeline {
     ) {
         if let Some(mut event) = self.event(EventKind::RetryEnd, run, &attempt.model) {
             event.attempt = attempt.number;
-            event.succeeded = Some(err.is_none());
+            event.data = EventData::RetryEnd {
+                succeeded: err.is_none(),
+                stop_reason: reason,
+            };
             event.error = err.cloned();
-            event.stop_reason = reason;
             self.emit(&mut event).await;
         }
     }

@@ -3,7 +3,7 @@ use fastagentic::hooks::HookContext;
 
 #[hook("on_retry")]
 async fn read_only(ctx: &HookContext) {
-    let _ = ctx.retry_count;
+    let _ = ctx.retry_count();
 }
 
 fn main() {

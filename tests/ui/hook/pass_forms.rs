@@ -56,7 +56,7 @@ fn sync_boxed_error(
 
 #[hook("on_retry_end")]
 fn borrowed_error(ctx: &mut HookContext) -> Result<(), &str> {
-    match ctx.succeeded {
+    match ctx.succeeded() {
         Some(false) => Err("the retries failed"),
         _ => Ok(()),
     }
@@ -75,7 +75,7 @@ mod nested {
     /// A documented, public hook in a module.
     #[hook("on_llm_end")]
     pub(crate) async fn in_a_module(ctx: &mut HookContext) {
-        let _ = ctx.usage;
+        let _ = ctx.usage();
     }
 }
 
