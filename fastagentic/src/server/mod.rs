@@ -48,6 +48,7 @@ mod route;
 mod router;
 pub mod shutdown;
 pub mod sse;
+mod state;
 pub mod status;
 
 use std::fmt;
@@ -64,8 +65,8 @@ pub use self::status::{error_body, error_response, status_for};
 
 use self::identity::IdentityConfig;
 use self::route::Served;
-use self::router::{EndpointState, Shared};
 use self::shutdown::HardStop;
+use self::state::{EndpointState, Shared};
 use crate::endpoint::{DuplicatePath, Endpoint};
 use crate::hooks::{Hook, Hooks};
 use crate::llm::Providers;

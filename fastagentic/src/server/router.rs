@@ -13,59 +13,14 @@ use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 
 use super::cost;
-use super::identity::{Caller, IdentityConfig};
 use super::request_id;
-use super::route::Served;
-use super::shutdown::HardStop;
 use super::sse;
+use super::state::{EndpointState, Shared};
 use super::status::{error_response, insert_rate_headers, plain_error};
 use crate::error::ErrorClass;
+use crate::reliability::RequestInfo;
 use crate::reliability::pipeline::in_span;
-use crate::reliability::rate_limit::Identity;
-use crate::reliability::{BreakerRegistry, Pipeline, RateLimitSnapshot, RateLimiter, RequestInfo};
 use crate::spend::Spend;
-
-/// What every route of one app shares.
-pub(crate) struct Shared {
-    pub(crate) title: String,
-    pub(crate) version: Option<String>,
-    pub(crate) identity: IdentityConfig,
-    pub(crate) global_limiter: Option<Arc<RateLimiter>>,
-    /// Cancelled when the drain deadline passes: every run still going stops.
-    pub(crate) hard_stop: HardStop,
-    pub(crate) breakers: Arc<BreakerRegistry>,
-}
-
-/// One served endpoint and its pipeline.
-pub(crate) struct EndpointState {
-    pub(crate) served: Served,
-    pub(crate) pipeline: Pipeline,
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl EndpointState {
-    /// The caller's tightest request limit right now, across the app's and the
-    /// endpoint's limiters; `None` when neither limits requests.
-    pub(crate) fn rate_snapshot(&self, caller: &Caller) -> Option<RateLimitSnapshot> {
-        let identity = Identity {
-            user: caller.user.as_ref(),
-            tenant: caller.tenant.as_ref(),
-        };
-        let global = self
-            .shared
-            .global_limiter
-            .as_deref()
-            .and_then(|l| l.snapshot(identity));
-        let own = self
-            .pipeline
-            .rate_limiter()
-            .and_then(|l| l.snapshot(identity));
-        [global, own]
-            .into_iter()
-            .flatten()
-            .min_by_key(|s| s.remaining)
-    }
-}
 
 /// Builds the router over `endpoints`.
 pub(crate) fn build(

@@ -38,7 +38,7 @@ use tokio_util::sync::DropGuard;
 
 use super::cost;
 use super::identity::Caller;
-use super::router::EndpointState;
+use super::state::EndpointState;
 use super::status::{error_body, error_response, insert_rate_headers, plain_error};
 use crate::error::{AgentError, ErrorClass};
 use crate::llm::StreamEvent;
