@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use crate::reliability::pipeline::in_span;
+use crate::reliability::execute::in_span;
 
 use super::completion::{Completion, Usage};
 use super::prompt::Prompt;

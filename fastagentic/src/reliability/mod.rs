@@ -6,11 +6,11 @@
 
 pub mod circuit_breaker;
 pub mod events;
+pub(crate) mod execute;
 pub mod fallback;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod retry;
-pub mod retry_budget;
 pub(crate) mod run;
 pub mod timeout;
 mod window;
@@ -25,8 +25,9 @@ pub use self::pipeline::{Pipeline, PipelineBuilder, RequestInfo};
 pub use self::rate_limit::{
     LimitScope, LimitType, OnLimit, RateLimitPolicy, RateLimitSnapshot, RateLimiter,
 };
-pub use self::retry::{Backoff, RandomSource, RetryDecision, RetryPolicy, StopReason};
-pub use self::retry_budget::{RetryBudget, RetryBudgetPolicy};
+pub use self::retry::{
+    Backoff, RandomSource, RetryBudget, RetryBudgetPolicy, RetryDecision, RetryPolicy, StopReason,
+};
 pub use self::timeout::{OnTimeout, Stage, TimeoutPolicy};
 
 pub use fastagentic_policy::keys::Problem;

@@ -172,6 +172,22 @@ impl RunState {
         })
     }
 
+    /// Reports a `kind` event on `model` to the listeners, `fill` adding what this event
+    /// knows, and hands back what they asked for. Nothing is built when nobody listens.
+    pub(crate) async fn report(
+        &self,
+        kind: EventKind,
+        model: &Arc<str>,
+        fill: impl FnOnce(&mut PipelineEvent),
+    ) -> Steering {
+        let Some(mut event) = self.event(kind, model) else {
+            return Steering::default();
+        };
+        fill(&mut event);
+        self.emit(&mut event).await;
+        event.steer
+    }
+
     /// Whether any listener wants events of `kind`.
     pub(crate) fn listens_to(&self, kind: EventKind) -> bool {
         self.shared.wanted & kind.bit() != 0

@@ -19,7 +19,7 @@ use super::state::{EndpointState, Shared};
 use super::status::{error_response, insert_rate_headers, plain_error};
 use crate::error::ErrorClass;
 use crate::reliability::RequestInfo;
-use crate::reliability::pipeline::in_span;
+use crate::reliability::execute::in_span;
 use crate::spend::Spend;
 
 /// Builds the router over `endpoints`.

@@ -5,8 +5,11 @@
 //! identity in a sharded map and sweep idle identities out. Tokens are reserved from an
 //! estimate before the call and reconciled with the real usage after it.
 
+mod admit;
 mod gcra;
 mod store;
+
+pub(crate) use self::admit::{admit, reconcile};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

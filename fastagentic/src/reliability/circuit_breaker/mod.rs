@@ -5,6 +5,12 @@
 //! closed-state success path is one atomic load. Failures are counted in a fixed-size
 //! sliding window of ten buckets, O(1) memory per breaker.
 
+mod guard;
+mod set;
+
+pub(crate) use self::guard::BreakerGuard;
+pub(crate) use self::set::BreakerSet;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +22,9 @@ use tokio::time::Instant;
 
 use fastagentic_policy::keys::circuit_breaker::{self as keys, COUNTER_MAX};
 
-use super::PolicyError;
-use super::window::SlidingWindow;
 use crate::error::{AgentError, ClassSet, ErrorClass, ErrorDetail};
+use crate::reliability::PolicyError;
+use crate::reliability::window::SlidingWindow;
 
 /// The settings of a circuit breaker (SPEC §3.4).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -35,16 +41,16 @@ pub struct CircuitBreakerPolicy {
 #[serde(default, deny_unknown_fields)]
 pub struct CircuitBreakerPolicyBuilder {
     failure_threshold: u32,
-    #[serde(rename = "failure_window_ms", with = "super::millis")]
+    #[serde(rename = "failure_window_ms", with = "crate::reliability::millis")]
     failure_window: Duration,
-    #[serde(rename = "reset_timeout_ms", with = "super::millis")]
+    #[serde(rename = "reset_timeout_ms", with = "crate::reliability::millis")]
     reset_timeout: Duration,
     half_open_requests: u32,
     success_threshold: u32,
     failure_on: ClassSet,
     failure_rate_threshold: Option<f64>,
     minimum_calls: u32,
-    #[serde(rename = "slow_call_ms", with = "super::millis_opt")]
+    #[serde(rename = "slow_call_ms", with = "crate::reliability::millis_opt")]
     slow_call: Option<Duration>,
 }
 

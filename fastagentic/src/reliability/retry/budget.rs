@@ -9,15 +9,15 @@ use tokio::time::Instant;
 
 use fastagentic_policy::keys::retry as keys;
 
-use super::PolicyError;
-use super::window::SlidingWindow;
+use crate::reliability::PolicyError;
+use crate::reliability::window::SlidingWindow;
 
 /// Settings of a [`RetryBudget`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryBudgetPolicy {
     /// How long a request or retry is remembered (default 10 s).
-    #[serde(rename = "ttl_ms", with = "super::millis")]
+    #[serde(rename = "ttl_ms", with = "crate::reliability::millis")]
     pub ttl: Duration,
     /// Retries per second always allowed, however few requests there were (default 10).
     pub min_retries_per_sec: u32,

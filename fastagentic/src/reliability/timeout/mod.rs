@@ -1,5 +1,9 @@
 //! Timeouts: one deadline for the whole run, and limits for each stage inside it.
 
+mod bound;
+
+pub(crate) use self::bound::bound_total;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -8,8 +12,8 @@ use tokio::time::Instant;
 
 use fastagentic_policy::keys::timeout as keys;
 
-use super::PolicyError;
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
+use crate::reliability::PolicyError;
 
 pub use fastagentic_policy::{OnTimeout, Stage};
 
@@ -24,15 +28,15 @@ pub struct TimeoutPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimeoutPolicyBuilder {
-    #[serde(rename = "total_ms", with = "super::millis")]
+    #[serde(rename = "total_ms", with = "crate::reliability::millis")]
     total: Duration,
-    #[serde(rename = "llm_call_ms", with = "super::millis")]
+    #[serde(rename = "llm_call_ms", with = "crate::reliability::millis")]
     llm_call: Duration,
-    #[serde(rename = "stream_idle_ms", with = "super::millis")]
+    #[serde(rename = "stream_idle_ms", with = "crate::reliability::millis")]
     stream_idle: Duration,
-    #[serde(rename = "tool_call_ms", with = "super::millis")]
+    #[serde(rename = "tool_call_ms", with = "crate::reliability::millis")]
     tool_call: Duration,
-    #[serde(rename = "checkpoint_ms", with = "super::millis")]
+    #[serde(rename = "checkpoint_ms", with = "crate::reliability::millis")]
     checkpoint: Duration,
     on_timeout: OnTimeout,
 }

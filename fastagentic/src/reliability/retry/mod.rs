@@ -1,5 +1,12 @@
 //! Retry: how many attempts, how long between them, and which failures deserve another.
 
+mod attempts;
+mod budget;
+mod overflow;
+
+pub(crate) use self::attempts::RetryLoop;
+pub use self::budget::{RetryBudget, RetryBudgetPolicy};
+
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -9,9 +16,8 @@ use serde::{Deserialize, Serialize};
 use fastagentic_policy::keys::retry as keys;
 use fastagentic_policy::keys::retry::DEFAULT_MAX_ATTEMPTS;
 
-use super::PolicyError;
-use super::retry_budget::RetryBudgetPolicy;
 use crate::error::{AgentError, ClassSet, ErrorClass};
+use crate::reliability::PolicyError;
 
 /// The environment variable that overrides the default `max_attempts`.
 pub const MAX_ATTEMPTS_ENV: &str = "FASTAGENTIC_MAX_ATTEMPTS";
@@ -72,16 +78,16 @@ pub struct RetryPolicy {
 pub struct RetryPolicyBuilder {
     max_attempts: u32,
     backoff: Backoff,
-    #[serde(rename = "initial_delay_ms", with = "super::millis")]
+    #[serde(rename = "initial_delay_ms", with = "crate::reliability::millis")]
     initial_delay: Duration,
-    #[serde(rename = "max_delay_ms", with = "super::millis")]
+    #[serde(rename = "max_delay_ms", with = "crate::reliability::millis")]
     max_delay: Duration,
     multiplier: f64,
     jitter: bool,
     jitter_factor: f64,
     retry_on: ClassSet,
     no_retry_on: ClassSet,
-    #[serde(rename = "max_retry_after_ms", with = "super::millis")]
+    #[serde(rename = "max_retry_after_ms", with = "crate::reliability::millis")]
     max_retry_after: Duration,
     overload_limit: u32,
     context_overflow_floor: u32,

@@ -1,5 +1,7 @@
 //! Fallback: other models to try, or other ways to answer, when the first one fails.
 
+mod walk;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -7,10 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::PolicyError;
-use super::timeout::{Stage, run_stage};
 use crate::context::AgentContext;
 use crate::error::{AgentError, ClassSet, ErrorClass};
+use crate::reliability::PolicyError;
+use crate::reliability::timeout::{Stage, run_stage};
 
 /// One fallback model and the classes that send a run to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,6 +135,28 @@ impl FallbackChain {
     /// The fallback steps, in order.
     pub fn steps(&self) -> &[FallbackStep] {
         &self.settings.then
+    }
+
+    /// Every model of the chain as a shared string, the primary first.
+    pub(crate) fn shared_models(&self) -> impl Iterator<Item = &Arc<str>> {
+        std::iter::once(self.primary()).chain(self.steps().iter().map(|step| &step.model))
+    }
+
+    /// The model at `position` in the chain (0 is the primary; past the end, the
+    /// primary).
+    pub(crate) fn model_at(&self, position: usize) -> &Arc<str> {
+        match position.checked_sub(1) {
+            None => self.primary(),
+            Some(step) => self
+                .steps()
+                .get(step)
+                .map_or_else(|| self.primary(), |s| &s.model),
+        }
+    }
+
+    /// The models tried up to and including `position`.
+    pub(crate) fn tried_through(&self, position: usize) -> Vec<Arc<str>> {
+        (0..=position).map(|i| self.model_at(i).clone()).collect()
     }
 
     /// Every model, primary first.
