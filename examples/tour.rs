@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 
 use fastagentic::App;
 use fastagentic::hooks::Hook;
-use fastagentic::llm::fake_server::{FakeServer, Reply};
 use fastagentic::llm::{Anthropic, OpenAi, Providers};
 use fastagentic::prelude::*;
 use fastagentic::reliability::EventKind;
 use fastagentic::spend::{Totals, ledger};
+use fastagentic_testing::{FakeServer, Reply};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;

@@ -1,7 +1,7 @@
 //! Integration tests for fastagentic live in `tests/`.
 
-/// Guide chapters whose examples need the `fake-server` feature, compiled as doctests here
-/// because this crate's dev-dependencies enable it.
+/// Guide chapters whose examples need `fastagentic-testing`, compiled as doctests here
+/// because it is among this crate's dev-dependencies.
 #[cfg(doctest)]
 pub mod guide {
     /// The chapter "Testing with the mock provider and the fake server".

@@ -16,11 +16,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use fastagentic::error::ErrorDetail;
-use fastagentic::llm::fake_server::{FakeServer, Reply, Route};
 use fastagentic::llm::{
     Anthropic, Completion, FinishReason, Gemini, OpenAi, Prompt, Provider, StreamEvent, Usage,
 };
 use fastagentic::{AgentError, ErrorClass};
+use fastagentic_testing::{FakeServer, Reply, Route};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 

@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use fastagentic::llm::fake_server::{FakeServer, Reply, Route};
+use fastagentic_testing::json_of;
+use fastagentic_testing::{FakeServer, Reply, Route};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -55,10 +56,6 @@ fn anthropic_body(stream: bool) -> Value {
 
 fn gemini_body() -> Value {
     json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]})
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
 /// SSE events as `(event name, data)`, split at blank lines (LF or CRLF).

@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fastagentic::hooks::{self, Hook, HookContext, HookFuture, Hooks};
-use fastagentic::llm::{MockProvider, MockReply, Providers, Usage};
+use fastagentic::llm::{MockProvider, MockReply, Usage};
 use fastagentic::prelude::*;
 use fastagentic::reliability::{
     EventKind, EventSink, LimitType, PipelineBuilder, PipelineEvent, Stage, StopReason,
 };
+use fastagentic_testing::{fail, providers, retry};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -148,28 +149,11 @@ fn kinds(seen: &[Seen]) -> Vec<EventKind> {
 // Pipelines and bodies
 // ---------------------------------------------------------------------------------------
 
-/// `max_attempts` attempts, exponential from 1 s, no jitter: delays of 1 s, 2 s, 4 s...
-fn retry(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy::builder()
-        .max_attempts(max_attempts)
-        .jitter(false)
-        .build()
-        .unwrap()
-}
-
 /// A pipeline for `endpoint` listening with every registered hook.
 fn with_registered_hooks(endpoint: &str) -> PipelineBuilder {
     Pipeline::builder()
         .endpoint(endpoint)
         .event_sink(Arc::new(Hooks::registered()))
-}
-
-fn providers(mock: &Arc<MockProvider>) -> Arc<Providers> {
-    Arc::new(Providers::new().with_shared(mock.clone()))
-}
-
-fn fail(class: ErrorClass) -> AgentError {
-    AgentError::new(class, "scripted failure")
 }
 
 /// A body failing its first `failures` calls with a server error, then answering the

@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use fastagentic::llm::fake_server::{FakeServer, Reply};
 use fastagentic::llm::{Anthropic, Gemini, OpenAi, Prompt, Provider, Providers, compat};
 use fastagentic::prelude::*;
+use fastagentic_testing::{FakeServer, Reply};
 
 const KEY: &str = "sk-secret-0123456789";
 

@@ -8,22 +8,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use fastagentic::error::ErrorDetail;
-use fastagentic::llm::{MockProvider, MockReply, Prompt, Providers, StreamEvent};
+use fastagentic::llm::{MockProvider, MockReply, Prompt, StreamEvent};
 use fastagentic::prelude::*;
 use fastagentic::reliability::Stage;
+use fastagentic_testing::{providers, retry};
 use tokio::time::Instant;
-
-fn providers(mock: &Arc<MockProvider>) -> Arc<Providers> {
-    Arc::new(Providers::new().with_shared(mock.clone()))
-}
-
-fn retry(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy::builder()
-        .max_attempts(max_attempts)
-        .jitter(false)
-        .build()
-        .unwrap()
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_rate_limited_call_is_retried_after_the_providers_delay() {

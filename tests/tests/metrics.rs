@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use fastagentic::hooks::{Hook, Hooks};
@@ -17,32 +16,15 @@ use fastagentic::llm::{MockProvider, MockReply, Prompt, Providers, Usage};
 use fastagentic::metrics::{self, Metrics};
 use fastagentic::prelude::*;
 use fastagentic::reliability::{EventKind, PipelineBuilder};
+use fastagentic_testing::{fail, scripted};
 
 /// Where CI finds the exposition to lint.
 const EXPOSITION: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/fastagentic-metrics.prom");
 
-fn fail(class: ErrorClass) -> AgentError {
-    AgentError::new(class, "scripted failure")
-}
-
-/// A body that fails with `script[n]` on call n and answers with the model's name after.
-fn scripted(
-    script: Vec<AgentError>,
-) -> impl FnMut(AgentContext) -> std::future::Ready<Result<String, AgentError>> {
-    let calls = Arc::new(AtomicU32::new(0));
-    move |ctx: AgentContext| {
-        let n = calls.fetch_add(1, Ordering::SeqCst) as usize;
-        std::future::ready(match script.get(n) {
-            Some(err) => Err(err.clone()),
-            None => Ok(ctx.model().to_owned()),
-        })
-    }
-}
-
 /// Runs one request with `script`, returning the answer or the error's class.
 async fn run(pipeline: &Pipeline, script: Vec<AgentError>) -> Result<String, ErrorClass> {
     pipeline
-        .run(RequestInfo::new(), scripted(script))
+        .run(RequestInfo::new(), scripted(script).1)
         .await
         .map_err(|err| err.class())
 }

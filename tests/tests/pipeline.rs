@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use fastagentic::error::ErrorDetail;
 use fastagentic::prelude::*;
 use fastagentic::reliability::{EventKind, PipelineEvent, RateLimitPolicy, Stage, StopReason};
+use fastagentic_testing::{fail, scripted};
 use http::HeaderMap;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -72,7 +73,7 @@ impl Recorder {
     }
 }
 
-fn retry(max_attempts: u32) -> fastagentic::reliability::retry::RetryPolicyBuilder {
+fn jittered_retry(max_attempts: u32) -> fastagentic::reliability::retry::RetryPolicyBuilder {
     RetryPolicy::builder()
         .max_attempts(max_attempts)
         .random_source(|| 0.5)
@@ -88,7 +89,7 @@ fn total_timeout(seconds: u64) -> TimeoutPolicy {
 
 /// `attempts` attempts, `seconds` apart, no jitter.
 fn fixed_delay(attempts: u32, seconds: u64) -> RetryPolicy {
-    retry(attempts)
+    jittered_retry(attempts)
         .backoff(Backoff::Fixed)
         .jitter(false)
         .initial_delay(Duration::from_secs(seconds))
@@ -110,35 +111,12 @@ fn classes(list: &[ErrorClass]) -> ClassSet {
     ClassSet::of(list)
 }
 
-fn fail(class: ErrorClass) -> AgentError {
-    AgentError::new(class, "scripted failure")
-}
-
-/// A body that fails with `script[n]` on call n and succeeds with the model's name after.
-fn scripted(
-    script: Vec<AgentError>,
-) -> (
-    Arc<AtomicU32>,
-    impl FnMut(AgentContext) -> std::future::Ready<Result<String, AgentError>>,
-) {
-    let calls = Arc::new(AtomicU32::new(0));
-    let counter = calls.clone();
-    let body = move |ctx: AgentContext| {
-        let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
-        std::future::ready(match script.get(n) {
-            Some(err) => Err(err.clone()),
-            None => Ok(ctx.model().to_owned()),
-        })
-    };
-    (calls, body)
-}
-
 #[tokio::test(start_paused = true)]
 async fn exponential_backoff_sleeps_the_exact_sequence() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
         .model("m")
-        .retry(retry(5).build().unwrap())
+        .retry(jittered_retry(5).build().unwrap())
         .event_sink(recorder.sink())
         .build()
         .unwrap();
@@ -198,7 +176,7 @@ async fn an_http_date_retry_after_is_honoured() {
         "{slept:?}"
     );
     let pipeline = Pipeline::builder()
-        .retry(retry(2).build().unwrap())
+        .retry(jittered_retry(2).build().unwrap())
         .build()
         .unwrap();
     let (calls, body) = scripted(vec![err]);
@@ -224,7 +202,7 @@ async fn x_should_retry_false_stops_a_503() {
     assert_eq!(err.class(), ErrorClass::Overloaded);
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
-        .retry(retry(3).build().unwrap())
+        .retry(jittered_retry(3).build().unwrap())
         .event_sink(recorder.sink())
         .build()
         .unwrap();
@@ -248,7 +226,7 @@ fn chain(primary: &str, fallback: &str, on: &[ErrorClass]) -> FallbackChain {
 async fn a_retry_after_above_the_cap_goes_to_fallback_without_sleeping() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
-        .retry(retry(3).build().unwrap())
+        .retry(jittered_retry(3).build().unwrap())
         .fallback(chain("gpt-4o", "gpt-4o-mini", &[ErrorClass::RateLimit]))
         .event_sink(recorder.sink())
         .build()
@@ -269,7 +247,7 @@ async fn a_retry_after_above_the_cap_goes_to_fallback_without_sleeping() {
 #[tokio::test(start_paused = true)]
 async fn three_consecutive_overloads_go_to_fallback() {
     let pipeline = Pipeline::builder()
-        .retry(retry(10).build().unwrap())
+        .retry(jittered_retry(10).build().unwrap())
         .fallback(chain(
             "claude-opus",
             "claude-haiku",
@@ -326,7 +304,7 @@ async fn an_opening_breaker_cuts_the_retries_short_and_falls_back() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
         .retry(
-            retry(10)
+            jittered_retry(10)
                 .backoff(Backoff::Fixed)
                 .jitter(false)
                 .build()
@@ -510,7 +488,7 @@ struct Transport(#[source] std::io::Error);
 #[tokio::test(start_paused = true)]
 async fn a_wrapped_io_timeout_is_retried_as_a_timeout() {
     let pipeline = Pipeline::builder()
-        .retry(retry(2).build().unwrap())
+        .retry(jittered_retry(2).build().unwrap())
         .build()
         .unwrap();
     let calls = Arc::new(AtomicU32::new(0));
@@ -545,7 +523,7 @@ async fn hooks_steer_model_delay_and_abort() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
         .model("gpt-4o")
-        .retry(retry(10).build().unwrap())
+        .retry(jittered_retry(10).build().unwrap())
         .event_sink(Arc::new(steer))
         .event_sink(recorder.sink())
         .build()
@@ -657,7 +635,7 @@ async fn rate_limits_refuse_with_the_limit_and_reconcile_tokens() {
 async fn the_retry_budget_stops_a_retry_storm() {
     let pipeline = Pipeline::builder()
         .retry(
-            retry(3)
+            jittered_retry(3)
                 .budget(Some(fastagentic::reliability::RetryBudgetPolicy {
                     ttl: Duration::from_secs(10),
                     min_retries_per_sec: 0,
@@ -768,7 +746,7 @@ async fn a_failure_that_did_not_open_the_breaker_keeps_its_class() {
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_delivered_output_is_neither_retried_nor_restarted_elsewhere() {
     let pipeline = Pipeline::builder()
-        .retry(retry(3).build().unwrap())
+        .retry(jittered_retry(3).build().unwrap())
         .fallback(chain("a", "b", &[ErrorClass::ConnectionError]))
         .build()
         .unwrap();
@@ -852,7 +830,7 @@ async fn huge_durations_mean_no_limit_not_a_panic() {
                 .build()
                 .unwrap(),
         )
-        .retry(retry(3).max_delay(Duration::MAX).build().unwrap())
+        .retry(jittered_retry(3).max_delay(Duration::MAX).build().unwrap())
         .event_sink(Arc::new(steer))
         .build()
         .unwrap();
@@ -890,7 +868,7 @@ async fn request_and_outcome_events_bracket_every_run() {
     let recorder = Recorder::default();
     let pipeline = Pipeline::builder()
         .model("m")
-        .retry(retry(2).build().unwrap())
+        .retry(jittered_retry(2).build().unwrap())
         .event_sink(recorder.sink_filtered(|_| true))
         .build()
         .unwrap();

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fastagentic::error::ErrorDetail;
-use fastagentic::llm::fake_server::{FakeServer, Reply, Route};
 use fastagentic::llm::{
     Anthropic, Completion, FinishReason, Gemini, OpenAi, Prompt, Provider, Providers, StreamEvent,
     Usage, compat,
 };
 use fastagentic::prelude::*;
 use fastagentic::reliability::Stage;
+use fastagentic_testing::{FakeServer, Reply, Route};
 
 const KEY: &str = "sk-secret-0123456789";
 

@@ -12,11 +12,12 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fastagentic::hooks::Hook;
-use fastagentic::llm::fake_server::{FakeServer, Reply};
 use fastagentic::llm::{MockProvider, MockReply, OpenAi, Providers, Usage};
 use fastagentic::prelude::*;
 use fastagentic::reliability::EventKind;
 use fastagentic::server::{Route, ServeError};
+use fastagentic_testing::json_of;
+use fastagentic_testing::{FakeServer, Reply};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -246,11 +247,6 @@ async fn post(server: &Server, path: &str, body: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let text = response.text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {

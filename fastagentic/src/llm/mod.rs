@@ -8,8 +8,6 @@
 pub mod anthropic;
 pub mod compat;
 mod completion;
-#[cfg(feature = "fake-server")]
-pub mod fake_server;
 pub mod gemini;
 mod handle;
 pub mod mock;

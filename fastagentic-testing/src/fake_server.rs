@@ -25,7 +25,7 @@
 //! per scripted chunk, flushed on its own.
 //!
 //! ```
-//! use fastagentic::llm::fake_server::{FakeServer, Reply};
+//! use fastagentic_testing::{FakeServer, Reply};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
