@@ -170,7 +170,7 @@ async fn analyze(ctx: AgentContext, doc: Document) -> Result<Analysis, AgentErro
 }
 
 #[tokio::main]
-async fn main() -> Result<(), fastagentic::Error> {
+async fn main() -> Result<(), fastagentic::ServeError> {
     // Loopback only unless HOST says otherwise: with a key set, whoever reaches the port
     // spends on that key.
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());

@@ -47,7 +47,7 @@ pub use crate::context::AgentContext;
 pub use crate::endpoint::{Endpoint, endpoints};
 pub use crate::error::{AgentError, ClassSet, ErrorClass};
 #[cfg(feature = "server")]
-pub use crate::server::{App, ServeError as Error};
+pub use crate::server::{App, ServeError};
 
 pub use fastagentic_macros::{agent_endpoint, hook};
 

@@ -4,7 +4,7 @@
 //! use fastagentic::prelude::*;
 //!
 //! #[tokio::main]
-//! async fn main() -> Result<(), fastagentic::Error> {
+//! async fn main() -> Result<(), fastagentic::ServeError> {
 //!     App::new("My Agent").serve("127.0.0.1:8000").await // every #[agent_endpoint]
 //! }
 //! ```
