@@ -7,8 +7,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use fastagentic_testing::json_of;
-use fastagentic_testing::{FakeServer, Reply, Route};
+use fastagentic_testing::{FakeServer, Reply, Route, json_of};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
