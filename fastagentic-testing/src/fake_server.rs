@@ -1,56 +1,5 @@
-//! A scriptable fake provider server on loopback.
-//!
-//! [`FakeServer`] is a real HTTP/1.1 server on `127.0.0.1` (an ephemeral port), written on
-//! raw [`tokio::net`] sockets so that it can fail at the byte level. It speaks the paths of
-//! three providers:
-//!
-//! | Route | Recognized request |
-//! |---|---|
-//! | [`Route::OpenAi`] | `POST …/chat/completions` (any prefix, e.g. `/v1/chat/completions`) |
-//! | [`Route::Anthropic`] | `POST …/messages` (e.g. `/v1/messages`) |
-//! | [`Route::Gemini`] | `POST …/models/{model}:generateContent` and `…:streamGenerateContent` |
-//!
-//! Any other request gets a 404 with a JSON error body (405 for a known path with a method
-//! other than `POST`). The query string is ignored for matching and recorded.
-//!
-//! Tests script the answers with [`Reply`]s: [`FakeServer::push`] queues one for the next
-//! request on any route, [`FakeServer::push_for`] for the next request on one route (those
-//! queues are consulted first), [`FakeServer::push_n`] queues a storm. When nothing is queued
-//! the server answers a canned success in the provider's own wire format, streamed when the
-//! request asked for a stream. Every request, answered or faulted, is recorded first and can be
-//! read back with [`FakeServer::requests`].
-//!
-//! Connections are kept alive (clients such as reqwest pool them). Replies with a known body
-//! use `content-length`; stream replies use `transfer-encoding: chunked` with one HTTP chunk
-//! per scripted chunk, flushed on its own.
-//!
-//! ```
-//! use fastagentic_testing::{FakeServer, Reply};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = FakeServer::start().await?;
-//! server.push(Reply::rate_limited_secs(1));
-//!
-//! let client = reqwest::Client::new();
-//! let url = format!("{}/v1/chat/completions", server.base_url());
-//! let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}"#;
-//!
-//! let first = client.post(&url).body(body).send().await?;
-//! assert_eq!(first.status(), 429);
-//! assert_eq!(first.headers()["retry-after"], "1");
-//!
-//! // Nothing queued any more: the canned chat.completion, echoing the model.
-//! let second = client.post(&url).body(body).send().await?;
-//! assert_eq!(second.status(), 200);
-//! let json: serde_json::Value = serde_json::from_slice(&second.bytes().await?)?;
-//! assert_eq!(json["model"], "gpt-4o-mini");
-//! assert_eq!(json["choices"][0]["message"]["content"], "Hello from the fake provider.");
-//!
-//! assert_eq!(server.requests().len(), 2);
-//! server.shutdown();
-//! # Ok(()) }
-//! ```
+//! The fake provider server: scripted replies, byte-level faults, recorded requests. The
+//! user-facing overview is in the crate docs.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -19,9 +19,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fastagentic::reliability::CallOutcome;
 use fastagentic::reliability::CircuitBreaker;
 use fastagentic::reliability::CircuitBreakerPolicy;
-use fastagentic::reliability::circuit_breaker::CallOutcome;
 
 /// Threads sharing one breaker in the contended cases (the bench machine has two cores).
 const THREADS: usize = 2;

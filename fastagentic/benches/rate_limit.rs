@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fastagentic::reliability::rate_limit::{Identity, RateLimitPolicyBuilder};
+use fastagentic::reliability::{Identity, RateLimitPolicyBuilder};
 use fastagentic::reliability::{LimitScope, RateLimitPolicy, RateLimiter};
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};

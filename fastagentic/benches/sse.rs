@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use eventsource_stream::Eventsource;
-use fastagentic::llm::sse::SseDecoder;
+use fastagentic::__private::SseDecoder;
 use futures_util::StreamExt;
 
 /// Roughly how big each generated stream is.

@@ -126,11 +126,7 @@ impl AgentContext {
 
     /// The prices this run's calls are charged at.
     pub(crate) fn pricing(&self) -> Arc<Pricing> {
-        self.run
-            .shared
-            .pricing
-            .clone()
-            .unwrap_or_else(|| crate::pricing::global().clone())
+        self.run.shared.pricing.clone()
     }
 
     pub(crate) fn run(&self) -> &Arc<RunState> {

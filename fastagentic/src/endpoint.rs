@@ -69,47 +69,15 @@ impl EndpointPolicies {
 ///
 /// `#[agent_endpoint]` creates one per annotated fn; [`endpoints`] lists them all.
 pub struct Endpoint {
-    path: &'static str,
-    name: &'static str,
-    rust_path: &'static str,
-    description: &'static str,
-    model: Option<&'static str>,
-    stream: bool,
-    policies: fn() -> Result<EndpointPolicies, PolicyError>,
-    handler: Handler,
-    pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
-}
-
-/// What `#[agent_endpoint]` knows of an endpoint, turned into an [`Endpoint`] by a const
-/// fn so the registration is a `static`.
-#[doc(hidden)]
-pub struct EndpointParts {
-    pub path: &'static str,
-    pub name: &'static str,
-    pub rust_path: &'static str,
-    pub description: &'static str,
-    pub model: Option<&'static str>,
-    pub stream: bool,
-    pub policies: fn() -> Result<EndpointPolicies, PolicyError>,
-    pub handler: Handler,
-    pub pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
-}
-
-impl EndpointParts {
-    /// The endpoint these parts describe.
-    pub const fn into_endpoint(self) -> Endpoint {
-        Endpoint {
-            path: self.path,
-            name: self.name,
-            rust_path: self.rust_path,
-            description: self.description,
-            model: self.model,
-            stream: self.stream,
-            policies: self.policies,
-            handler: self.handler,
-            pipeline: self.pipeline,
-        }
-    }
+    pub(crate) path: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) rust_path: &'static str,
+    pub(crate) description: &'static str,
+    pub(crate) model: Option<&'static str>,
+    pub(crate) stream: bool,
+    pub(crate) policies: fn() -> Result<EndpointPolicies, PolicyError>,
+    pub(crate) handler: Handler,
+    pub(crate) pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -167,11 +135,14 @@ impl Endpoint {
     }
 
     /// The pipeline a direct call of the annotated fn runs in: the endpoint's policies,
-    /// every registered hook and the global metrics. Built once, on first use.
+    /// every registered hook, the global metrics, prices and ledger, and the
+    /// `FASTAGENTIC_MAX_ATTEMPTS` default. Built once, on first use.
     pub fn pipeline(&'static self) -> Result<&'static Pipeline, AgentError> {
         let built = self.pipeline.get_or_init(|| {
             let metrics = crate::metrics::global();
-            let mut builder = self.pipeline_builder()?;
+            let mut builder = self
+                .pipeline_builder()?
+                .default_max_attempts(crate::reliability::default_max_attempts());
             // An empty hook set would still make the pipeline build every event.
             let hooks = Hooks::registered();
             if !hooks.is_empty() {

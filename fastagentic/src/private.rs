@@ -9,17 +9,54 @@ pub use inventory;
 pub use linkme;
 
 // Every path the macros' generated code names (see fastagentic-macros' `paths.rs`).
-pub use crate::endpoint::{Endpoint, EndpointParts, EndpointPolicies};
+pub use crate::endpoint::{Endpoint, EndpointPolicies};
 pub use crate::error::{AgentError, ClassSet, ErrorClass};
+// For the SSE benchmark, which compares it with `eventsource-stream`.
 pub use crate::hooks::{HookContext, HookFuture, IntoHookResult};
+pub use crate::llm::sse::{SseDecoder, SseEnd, SseEvent};
 pub use crate::reliability::{
     Backoff, CircuitBreakerPolicy, EventKind, FallbackChain, OnLimit, OnTimeout, Pipeline,
     PolicyError, RateLimitPolicy, RequestInfo, RetryBudgetPolicy, RetryPolicy, TimeoutPolicy,
 };
 
+use std::sync::OnceLock;
+
+use crate::endpoint::Handler;
+
 use crate::context::AgentContext;
 use crate::error::ErrorDetail;
 use crate::hooks::{Hook, HookFn};
+
+/// What `#[agent_endpoint]` knows of an endpoint, turned into an [`Endpoint`] by a const
+/// fn so the registration is a `static`.
+pub struct EndpointParts {
+    pub path: &'static str,
+    pub name: &'static str,
+    pub rust_path: &'static str,
+    pub description: &'static str,
+    pub model: Option<&'static str>,
+    pub stream: bool,
+    pub policies: fn() -> Result<EndpointPolicies, PolicyError>,
+    pub handler: Handler,
+    pub pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
+}
+
+impl EndpointParts {
+    /// The endpoint these parts describe.
+    pub const fn into_endpoint(self) -> Endpoint {
+        Endpoint {
+            path: self.path,
+            name: self.name,
+            rust_path: self.rust_path,
+            description: self.description,
+            model: self.model,
+            stream: self.stream,
+            policies: self.policies,
+            handler: self.handler,
+            pipeline: self.pipeline,
+        }
+    }
+}
 
 /// Every `#[agent_endpoint]`.
 #[linkme::distributed_slice]
@@ -127,9 +164,9 @@ macro_rules! into_policy {
 }
 
 into_policy! {
-    RetryPolicy => crate::reliability::retry::RetryPolicyBuilder,
-    CircuitBreakerPolicy => crate::reliability::circuit_breaker::CircuitBreakerPolicyBuilder,
-    TimeoutPolicy => crate::reliability::timeout::TimeoutPolicyBuilder,
-    RateLimitPolicy => crate::reliability::rate_limit::RateLimitPolicyBuilder,
-    FallbackChain => crate::reliability::fallback::FallbackChainBuilder,
+    RetryPolicy => crate::reliability::RetryPolicyBuilder,
+    CircuitBreakerPolicy => crate::reliability::CircuitBreakerPolicyBuilder,
+    TimeoutPolicy => crate::reliability::TimeoutPolicyBuilder,
+    RateLimitPolicy => crate::reliability::RateLimitPolicyBuilder,
+    FallbackChain => crate::reliability::FallbackChainBuilder,
 }

@@ -244,10 +244,14 @@ fn sorted(rows: &Rows) -> Vec<(String, Totals)> {
     list
 }
 
-/// The ledger every pipeline records into.
-pub fn ledger() -> &'static Ledger {
-    static LEDGER: OnceLock<Ledger> = OnceLock::new();
-    LEDGER.get_or_init(Ledger::new)
+/// The process-wide ledger: what every pipeline records into unless it was given one of
+/// its own ([`PipelineBuilder::ledger`], [`App::ledger`]).
+///
+/// [`PipelineBuilder::ledger`]: crate::reliability::PipelineBuilder::ledger
+/// [`App::ledger`]: crate::App::ledger
+pub fn ledger() -> &'static Arc<Ledger> {
+    static LEDGER: OnceLock<Arc<Ledger>> = OnceLock::new();
+    LEDGER.get_or_init(|| Arc::new(Ledger::new()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use fastagentic_testing::{FakeServer, Reply, Route, json_of};
+use fastagentic_testing::{FakeServer, Reply, Route, json_of, sse_events};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -56,27 +56,6 @@ fn anthropic_body(stream: bool) -> Value {
 fn gemini_body() -> Value {
     json!({"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]})
 }
-
-/// SSE events as `(event name, data)`, split at blank lines (LF or CRLF).
-fn sse_events(text: &str) -> Vec<(Option<String>, String)> {
-    text.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter(|event| !event.trim().is_empty())
-        .map(|event| {
-            let mut name = None;
-            let mut data = Vec::new();
-            for line in event.lines() {
-                if let Some(value) = line.strip_prefix("event: ") {
-                    name = Some(value.to_owned());
-                } else if let Some(value) = line.strip_prefix("data: ") {
-                    data.push(value);
-                }
-            }
-            (name, data.join("\n"))
-        })
-        .collect()
-}
-
 /// The kind of the first `io::Error` in `error`'s source chain.
 fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     let mut next = Some(error);

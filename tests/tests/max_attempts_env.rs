@@ -1,13 +1,15 @@
 //! `FASTAGENTIC_MAX_ATTEMPTS` is read once per process, so each value is checked in a
-//! child process running this same test binary.
+//! child process running this same test binary. The override is applied where a program
+//! starts serving (an `App`, an endpoint's own pipeline); policies themselves never read
+//! the environment.
 
 // Test helpers outside #[test] fns may unwrap: a panic is a test failure.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 
-use fastagentic::reliability::RetryPolicy;
-use fastagentic::reliability::retry::{MAX_ATTEMPTS_ENV, default_max_attempts};
+use fastagentic::prelude::*;
+use fastagentic::reliability::{MAX_ATTEMPTS_ENV, default_max_attempts};
 
 const EXPECTED: &str = "FASTAGENTIC_TEST_EXPECTED_ATTEMPTS";
 
@@ -50,9 +52,25 @@ fn child_reads_the_default() {
     };
     let expected: u32 = expected.parse().unwrap();
     assert_eq!(default_max_attempts(), expected);
-    assert_eq!(RetryPolicy::default().max_attempts(), expected);
-    assert_eq!(
-        RetryPolicy::builder().build().unwrap().max_attempts(),
-        expected
-    );
+    let own = fastagentic::endpoint::find("/env-default").unwrap();
+    let pipeline = own.pipeline().unwrap();
+    assert_eq!(pipeline.retry_policy().max_attempts(), expected);
+    // A count the endpoint sets itself wins over the environment.
+    let pinned = fastagentic::endpoint::find("/env-pinned").unwrap();
+    assert_eq!(pinned.pipeline().unwrap().retry_policy().max_attempts(), 2);
+    // Policies built by hand are the same whatever the environment says.
+    assert_eq!(RetryPolicy::default().max_attempts(), 3);
+    assert_eq!(RetryPolicy::builder().build().unwrap().max_attempts(), 3);
+}
+
+/// Retries with every default, `max_attempts` included.
+#[agent_endpoint(path = "/env-default", retry(backoff = "fixed"))]
+async fn env_default(_ctx: AgentContext) -> Result<String, AgentError> {
+    Ok("ok".into())
+}
+
+/// Retries with an attempt count of its own.
+#[agent_endpoint(path = "/env-pinned", retry(max_attempts = 2))]
+async fn env_pinned(_ctx: AgentContext) -> Result<String, AgentError> {
+    Ok("ok".into())
 }

@@ -73,7 +73,7 @@ impl Recorder {
     }
 }
 
-fn jittered_retry(max_attempts: u32) -> fastagentic::reliability::retry::RetryPolicyBuilder {
+fn jittered_retry(max_attempts: u32) -> fastagentic::reliability::RetryPolicyBuilder {
     RetryPolicy::builder()
         .max_attempts(max_attempts)
         .random_source(|| 0.5)

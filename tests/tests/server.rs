@@ -8,15 +8,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fastagentic::hooks::Hook;
 use fastagentic::llm::{MockProvider, MockReply, OpenAi, Providers, Usage};
+use fastagentic::metrics::Metrics;
 use fastagentic::prelude::*;
+use fastagentic::pricing::Pricing;
 use fastagentic::reliability::EventKind;
 use fastagentic::server::{Route, ServeError};
-use fastagentic_testing::{FakeServer, Reply, json_of};
+use fastagentic::spend::Ledger;
+use fastagentic_testing::{FakeServer, Reply, json_of, sse_json_events};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -263,25 +266,6 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
-
-/// The events of an SSE body, as (event, data) pairs.
-fn sse_events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter_map(|block| {
-            let mut name = String::from("message");
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event:") {
-                    name = n.trim().to_owned();
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim_start());
-                }
-            }
-            (!data.is_empty()).then(|| (name, serde_json::from_str(&data).unwrap()))
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // Tests
 
@@ -669,6 +653,60 @@ async fn health_metrics_and_the_endpoint_listing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_app_owns_its_metrics_prices_ledger_and_attempt_default() {
+    let metrics = Arc::new(Metrics::new());
+    let ledger = Arc::new(Ledger::new());
+    let mock = MockProvider::new().push(MockReply::text("hi").usage(Usage::new(10_000, 2_000)));
+    let route = Route::new("/own/ask", |ctx: AgentContext, (): ()| async move {
+        Ok(ctx.llm().complete(Prompt::user("hi")).await?.text)
+    })
+    .model("mock/gpt-4o-mini")
+    .retry(
+        RetryPolicy::builder()
+            .initial_delay(Duration::from_millis(1))
+            .build()
+            .unwrap(),
+    );
+    let app = App::bare("Own")
+        .route(route)
+        .providers(Providers::new().with(mock))
+        .metrics(metrics.clone())
+        .ledger(ledger.clone())
+        // No tables: the call is recorded as unpriced, where the shipped tables know
+        // gpt-4o-mini.
+        .pricing(Arc::new(Pricing::default()))
+        .default_max_attempts(5);
+    let server = start(app).await;
+    let response = post(&server, "/own/ask", Value::Null).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let own = ledger.total();
+    assert_eq!((own.calls, own.unpriced_calls), (1, 1));
+    let global = fastagentic::spend::ledger().by_endpoint();
+    assert!(
+        global.iter().all(|(path, _)| path != "/own/ask"),
+        "{global:?}"
+    );
+
+    let text = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("endpoint=\"/own/ask\""), "{text}");
+    assert_eq!(text, metrics.render());
+    assert!(!fastagentic::metrics::global().render().contains("/own/ask"));
+
+    // The listing shows the attempt count the pipeline runs with.
+    let listing = json_of(client().get(server.url("/endpoints")).send().await.unwrap()).await;
+    let retry = &listing["endpoints"][0]["policies"]["retry"];
+    assert_eq!(retry["max_attempts"], 5, "{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_cancels_its_run() {
     let server = start(App::new("Disconnect")).await;
     let mut socket = TcpStream::connect(server.addr).await.unwrap();
@@ -815,7 +853,7 @@ async fn a_stream_end_to_end_through_the_mock() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let events = sse_events(&response.text().await.unwrap());
+    let events = sse_json_events(&response.text().await.unwrap());
     let deltas: Vec<&str> = events
         .iter()
         .filter(|(name, _)| name == "delta")
@@ -833,7 +871,7 @@ async fn a_stream_end_to_end_through_the_mock() {
 
     // Asked for with `"stream": true` in the body.
     let response = post(&server, "/s/stream", json!({ "text": "x", "stream": true })).await;
-    let events = sse_events(&response.text().await.unwrap());
+    let events = sse_json_events(&response.text().await.unwrap());
     assert_eq!(events.last().unwrap().1["text"], "four five");
 
     // Declared `stream = true`.
@@ -843,7 +881,7 @@ async fn a_stream_end_to_end_through_the_mock() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let events = sse_events(&response.text().await.unwrap());
+    let events = sse_json_events(&response.text().await.unwrap());
     assert_eq!(events.last().unwrap().0, "done");
     assert_eq!(events.last().unwrap().1["text"], "six seven");
 
@@ -868,7 +906,7 @@ async fn a_stream_that_fails_midway_ends_with_an_error_event() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let events = sse_events(&response.text().await.unwrap());
+    let events = sse_json_events(&response.text().await.unwrap());
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["delta", "delta", "cost", "error"], "{events:?}");
     // The cut came before any usage: the call's cost is unknown, and said so.
@@ -912,7 +950,7 @@ async fn a_stream_through_the_fake_provider_server() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let events = sse_events(&response.text().await.unwrap());
+    let events = sse_json_events(&response.text().await.unwrap());
     let text: String = events
         .iter()
         .filter(|(name, _)| name == "delta")
@@ -939,7 +977,7 @@ async fn a_stream_through_the_fake_provider_server() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let events = sse_events(&response.text().await.unwrap());
+    let events = sse_json_events(&response.text().await.unwrap());
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["delta", "delta", "cost", "error"], "{events:?}");
     assert_eq!(events[3].1["error"]["class"], "stream_interrupted");
@@ -1053,7 +1091,7 @@ async fn every_answer_says_what_it_cost() {
     assert_eq!(header(&response, "x-fastagentic-tokens").unwrap(), "1100");
 
     let response = post(&server, "/s/priced", json!({ "text": "x", "stream": true })).await;
-    let events = sse_events(&response.text().await.unwrap());
+    let events = sse_json_events(&response.text().await.unwrap());
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(&names[names.len() - 2..], ["cost", "done"]);
     let cost = &events[events.len() - 2].1;

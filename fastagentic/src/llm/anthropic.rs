@@ -14,15 +14,6 @@ use super::stream::{CompletionStream, StreamEvent};
 use super::transport::{self, ApiKey, StreamDecoder};
 use crate::error::AgentError;
 
-/// Where Anthropic's API lives.
-pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
-
-/// The API version every request names.
-pub const API_VERSION: &str = "2023-06-01";
-
-/// The output cap sent when the prompt sets none: Anthropic requires one.
-pub const DEFAULT_MAX_TOKENS: u32 = 4096;
-
 /// A client for Anthropic's Messages API.
 ///
 /// ```
@@ -40,11 +31,20 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
+    /// Where Anthropic's API lives.
+    pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+    /// The API version every request names.
+    pub const API_VERSION: &str = "2023-06-01";
+
+    /// The output cap sent when the prompt sets none: Anthropic requires one.
+    pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
     /// Anthropic with `api_key`.
     pub fn new(api_key: impl Into<String>) -> Self {
         Anthropic {
             name: "anthropic".into(),
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            base_url: Anthropic::DEFAULT_BASE_URL.to_owned(),
             key: ApiKey::new(api_key),
             client: transport::shared_client(),
         }
@@ -71,7 +71,10 @@ impl Anthropic {
             .client
             .post(transport::join(&self.base_url, "v1/messages"))
             .header("x-api-key", self.key.header("")?)
-            .header("anthropic-version", HeaderValue::from_static(API_VERSION))
+            .header(
+                "anthropic-version",
+                HeaderValue::from_static(Anthropic::API_VERSION),
+            )
             .json(body))
     }
 }
@@ -83,7 +86,7 @@ fn body(model: &str, prompt: &Prompt, stream: bool) -> Value {
         .collect();
     let mut body = json!({
         "model": model,
-        "max_tokens": prompt.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        "max_tokens": prompt.max_tokens.unwrap_or(Anthropic::DEFAULT_MAX_TOKENS),
         "messages": messages,
     });
     if let Some(system) = prompt.system_text() {
@@ -466,7 +469,7 @@ mod tests {
             .message(Role::Assistant, "ok");
         let body = body("claude-sonnet-4-5", &prompt, true);
         assert_eq!(body["system"], "be brief");
-        assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(body["max_tokens"], Anthropic::DEFAULT_MAX_TOKENS);
         assert_eq!(body["messages"].as_array().unwrap().len(), 2);
         assert_eq!(body["stream"], true);
     }

@@ -13,9 +13,6 @@ use super::stream::{CompletionStream, StreamEvent};
 use super::transport::{self, ApiKey, StreamDecoder};
 use crate::error::{AgentError, ErrorClass};
 
-/// Where the Gemini API lives.
-pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
-
 /// A client for the Gemini API.
 ///
 /// ```
@@ -33,11 +30,14 @@ pub struct Gemini {
 }
 
 impl Gemini {
+    /// Where the Gemini API lives.
+    pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
     /// Gemini with `api_key`.
     pub fn new(api_key: impl Into<String>) -> Self {
         Gemini {
             name: "gemini".into(),
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            base_url: Gemini::DEFAULT_BASE_URL.to_owned(),
             key: ApiKey::new(api_key),
             client: transport::shared_client(),
         }

@@ -5,17 +5,17 @@
 //! the pipeline chose. Outside one, route a model yourself with [`Providers`] or call a
 //! [`Provider`] directly.
 
-pub mod anthropic;
+mod anthropic;
 pub mod compat;
 mod completion;
-pub mod gemini;
+mod gemini;
 mod handle;
-pub mod mock;
-pub mod openai;
+mod mock;
+mod openai;
 mod prompt;
 mod provider;
 mod providers;
-pub mod sse;
+pub(crate) mod sse;
 mod stream;
 mod transport;
 
@@ -24,7 +24,7 @@ pub use self::completion::{Completion, FinishReason, ToolCall, Usage};
 pub use self::gemini::Gemini;
 pub use self::handle::{Llm, LlmStream};
 pub use self::mock::{MockProvider, MockReply};
-pub use self::openai::OpenAi;
+pub use self::openai::{MaxTokensField, OpenAi};
 pub use self::prompt::{Message, Prompt, Role, ToolSpec};
 pub use self::provider::{BoxFuture, Provider};
 pub use self::providers::{Providers, default_providers};

@@ -14,9 +14,6 @@ use super::stream::{CompletionStream, StreamEvent};
 use super::transport::{self, ApiKey, StreamDecoder};
 use crate::error::{AgentError, ErrorClass};
 
-/// Where OpenAI's API lives.
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-
 /// How a server wants the output cap spelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,11 +45,14 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
+    /// Where OpenAI's API lives.
+    pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
     /// OpenAI itself, with `api_key`.
     pub fn new(api_key: impl Into<String>) -> Self {
         OpenAi {
             name: "openai".into(),
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            base_url: OpenAi::DEFAULT_BASE_URL.to_owned(),
             key: Some(ApiKey::new(api_key)),
             headers: HeaderMap::new(),
             max_tokens_field: MaxTokensField::MaxCompletionTokens,

@@ -12,7 +12,7 @@
 //! stream stopped in the middle of an event ([`SseEnd::discarded_event`]).
 //!
 //! ```
-//! use fastagentic::llm::sse::SseDecoder;
+//! use fastagentic::__private::SseDecoder;
 //!
 //! let mut decoder = SseDecoder::new();
 //! decoder.push(b"event: greeting\r\ndata: hel");
@@ -484,6 +484,29 @@ mod tests {
 
     fn message(data: &str) -> SseEvent {
         event("message", data)
+    }
+
+    #[test]
+    fn the_rules_together() {
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"\xEF\xBB\xBF: keep-alive\r"); // BOM, a comment, a CR ...
+        decoder.push(b"\ndata: {\"text\":\r\ndata: \"hi\"}\r"); // ... whose LF arrives later
+        decoder.push(b"\n\r\nevent: message_stop\rdata: {}\r\r");
+        decoder.push(b"{\n  \"error\": {\"code\": 499}\n}\ndata: never finished\n");
+
+        let first = decoder.next_event().unwrap();
+        assert_eq!(first.data, "{\"text\":\n\"hi\"}");
+        let second = decoder.next_event().unwrap();
+        assert_eq!(
+            (second.event.as_str(), second.data.as_str()),
+            ("message_stop", "{}")
+        );
+        assert_eq!(decoder.next_event(), None);
+        assert_eq!(
+            decoder.take_stray().as_deref(),
+            Some("{\n  \"error\": {\"code\": 499}\n}")
+        );
+        assert!(decoder.finish().discarded_event);
     }
 
     // anthropic-sdk-typescript tests/streaming.test.ts

@@ -4,31 +4,35 @@
 //! `serde` form; the [`Pipeline`] runs them in SPEC order: rate limit → total timeout →
 //! for each model of the fallback chain, a retry loop of breaker → execute.
 
-pub mod circuit_breaker;
-pub mod events;
+// The patterns' modules are private: every public type has one path, flat at
+// `reliability::`, so a type's home can move without breaking anyone.
+pub(crate) mod circuit_breaker;
+pub(crate) mod events;
 pub(crate) mod execute;
-pub mod fallback;
-pub mod pipeline;
-pub mod rate_limit;
-pub mod retry;
+pub(crate) mod fallback;
+pub(crate) mod pipeline;
+pub(crate) mod rate_limit;
+pub(crate) mod retry;
 pub(crate) mod run;
-pub mod timeout;
+pub(crate) mod timeout;
 mod window;
 
 pub use self::circuit_breaker::{
-    BreakerKey, BreakerRegistry, BreakerSnapshot, CircuitBreaker, CircuitBreakerPolicy,
-    CircuitState,
+    BreakerKey, BreakerPermit, BreakerRegistry, BreakerSnapshot, CallOutcome, CircuitBreaker,
+    CircuitBreakerPolicy, CircuitBreakerPolicyBuilder, CircuitState, Transition,
 };
-pub use self::events::{EventData, EventKind, EventSink, PipelineEvent, Steering};
-pub use self::fallback::{FallbackChain, FallbackStep, StrategyFallback};
+pub use self::events::{EventData, EventFuture, EventKind, EventSink, PipelineEvent, Steering};
+pub use self::fallback::{FallbackChain, FallbackChainBuilder, FallbackStep, StrategyFallback};
 pub use self::pipeline::{Pipeline, PipelineBuilder, RequestInfo};
 pub use self::rate_limit::{
-    LimitScope, LimitType, OnLimit, RateLimitPolicy, RateLimitSnapshot, RateLimiter,
+    Admission, Identity, LimitScope, LimitType, OnLimit, RateLimitPolicy, RateLimitPolicyBuilder,
+    RateLimitSnapshot, RateLimiter,
 };
 pub use self::retry::{
-    Backoff, RandomSource, RetryBudget, RetryBudgetPolicy, RetryDecision, RetryPolicy, StopReason,
+    Backoff, DelaySource, MAX_ATTEMPTS_ENV, RandomSource, RetryBudget, RetryBudgetPolicy,
+    RetryDecision, RetryPolicy, RetryPolicyBuilder, StopReason, ThreadRandom, default_max_attempts,
 };
-pub use self::timeout::{OnTimeout, Stage, TimeoutPolicy};
+pub use self::timeout::{OnTimeout, Stage, TimeoutPolicy, TimeoutPolicyBuilder};
 
 pub use fastagentic_policy::keys::Problem;
 

@@ -14,7 +14,7 @@ use super::events::{EventData, EventKind, PipelineEvent, RunNotes, Sinks, Steeri
 use super::timeout::TimeoutPolicy;
 use crate::llm::{Providers, StreamSink};
 use crate::pricing::Pricing;
-use crate::spend::{CallRecord, Spend};
+use crate::spend::{CallRecord, Ledger, Spend};
 
 const UNKNOWN_TOKENS: u64 = u64::MAX;
 
@@ -23,7 +23,8 @@ pub(crate) struct RunShared {
     pub(crate) endpoint: Arc<str>,
     pub(crate) timeouts: Arc<TimeoutPolicy>,
     pub(crate) providers: Option<Arc<Providers>>,
-    pub(crate) pricing: Option<Arc<Pricing>>,
+    pub(crate) pricing: Arc<Pricing>,
+    pub(crate) ledger: Arc<Ledger>,
     pub(crate) sinks: Sinks,
     /// The kinds of event some sink wants ([`EventKind::bit`]s); others are never built.
     pub(crate) wanted: u32,
@@ -49,7 +50,8 @@ impl RunShared {
                     endpoint: "".into(),
                     timeouts: Arc::new(TimeoutPolicy::default()),
                     providers: None,
-                    pricing: None,
+                    pricing: crate::pricing::global().clone(),
+                    ledger: crate::spend::ledger().clone(),
                     sinks: Arc::from(Vec::new()),
                     wanted: 0,
                     max_attempts: 1,
@@ -125,7 +127,7 @@ impl RunState {
         self.spend.get_or_init(Default::default)
     }
 
-    /// Records one LLM call's usage and cost in the run and in the global ledger.
+    /// Records one LLM call's usage and cost in the run and in the pipeline's ledger.
     pub(crate) fn record_call(
         &self,
         model: &Arc<str>,
@@ -143,7 +145,7 @@ impl RunState {
             cost_usd,
         };
         self.spend().record(&call);
-        crate::spend::ledger().record(&call);
+        self.shared.ledger.record(&call);
     }
 
     /// The run's timeouts.

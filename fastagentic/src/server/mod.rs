@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `POST {path}` of an endpoint | the input as JSON in, the output as JSON out (200), or `text/event-stream` (see [`sse`]) |
 //! | `GET /health` | `{"status": "ok", "title", "version"}` |
-//! | `GET /metrics` | the Prometheus text of [`metrics::global`](crate::metrics::global) |
+//! | `GET /metrics` | the Prometheus text of the app's [metrics](App::metrics) ([`metrics::global`](crate::metrics::global) by default) |
 //! | `GET /endpoints` | `{"title", "version", "endpoints": [{"path", "name", "description", "model", "stream", "policies", "breakers"}]}` |
 //! | a body that is not JSON | 400 `invalid_input` |
 //! | JSON of the wrong shape | 422 `invalid_input`, the message naming the field |
@@ -61,7 +61,6 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 pub use self::request_id::X_REQUEST_ID;
 pub use self::route::Route;
-pub use self::status::{error_body, error_response, status_for};
 
 use self::identity::IdentityConfig;
 use self::route::Served;
@@ -70,10 +69,13 @@ use self::state::{EndpointState, Shared};
 use crate::endpoint::{DuplicatePath, Endpoint};
 use crate::hooks::{Hook, Hooks};
 use crate::llm::Providers;
+use crate::metrics::Metrics;
+use crate::pricing::Pricing;
 use crate::reliability::{
     BreakerRegistry, EventKind, FallbackChain, LimitScope, PipelineEvent, PolicyError,
-    RateLimitPolicy, RateLimiter,
+    RateLimitPolicy, RateLimiter, default_max_attempts,
 };
+use crate::spend::Ledger;
 
 /// Paths the app answers itself.
 const RESERVED: [&str; 3] = ["/health", "/metrics", "/endpoints"];
@@ -142,6 +144,10 @@ pub struct App {
     fallback: Option<FallbackChain>,
     rate_limit: Option<RateLimitPolicy>,
     hooks: Hooks,
+    metrics: Arc<Metrics>,
+    pricing: Option<Arc<Pricing>>,
+    ledger: Option<Arc<Ledger>>,
+    default_max_attempts: u32,
     body_limit: usize,
     identity: IdentityConfig,
     shutdown_timeout: Duration,
@@ -159,6 +165,7 @@ impl fmt::Debug for App {
             .field("fallback", &self.fallback)
             .field("rate_limit", &self.rate_limit)
             .field("hooks", &self.hooks)
+            .field("default_max_attempts", &self.default_max_attempts)
             .field("body_limit", &self.body_limit)
             .field("identity", &self.identity)
             .field("shutdown_timeout", &self.shutdown_timeout)
@@ -194,6 +201,12 @@ impl App {
             fallback: None,
             rate_limit: None,
             hooks: Hooks::new(),
+            metrics: crate::metrics::global().clone(),
+            pricing: None,
+            ledger: None,
+            // The app is where the process starts serving: the one place the
+            // environment's override is read.
+            default_max_attempts: default_max_attempts(),
             body_limit: 1024 * 1024,
             identity: IdentityConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
@@ -254,6 +267,36 @@ impl App {
                 self.hooks = self.hooks.with(hook.clone());
             }
         }
+        self
+    }
+
+    /// The metrics the app's pipelines report to and `GET /metrics` serves (default:
+    /// [`metrics::global`](crate::metrics::global), which endpoints called directly
+    /// report to as well).
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The prices the app's LLM calls are charged at (default:
+    /// [`pricing::global`](crate::pricing::global)).
+    pub fn pricing(mut self, pricing: Arc<Pricing>) -> Self {
+        self.pricing = Some(pricing);
+        self
+    }
+
+    /// The ledger the app's LLM calls are recorded in (default:
+    /// [`spend::ledger`](crate::spend::ledger)).
+    pub fn ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The attempt count of retry policies that set no `max_attempts` (default 3, or
+    /// `FASTAGENTIC_MAX_ATTEMPTS` when set: see
+    /// [`default_max_attempts`]).
+    pub fn default_max_attempts(mut self, attempts: u32) -> Self {
+        self.default_max_attempts = attempts;
         self
     }
 
@@ -403,7 +446,7 @@ impl App {
     fn build(&self) -> Result<Built, ServeError> {
         let served = self.served()?;
         let hooks = Arc::new(self.all_hooks());
-        let metrics = crate::metrics::global();
+        let metrics = &self.metrics;
         let breakers = Arc::new(BreakerRegistry::new());
         metrics.observe_breakers(breakers.clone());
         let global_limiter = self
@@ -420,12 +463,22 @@ impl App {
             global_limiter: global_limiter.clone(),
             hard_stop: hard_stop.clone(),
             breakers: breakers.clone(),
+            metrics: metrics.clone(),
         });
         let mut states = Vec::with_capacity(served.len());
-        for entry in served {
+        for mut entry in served {
+            // Resolved here so `/endpoints` lists the attempt count the pipeline runs.
+            entry.policies.retry = (entry.policies.retry.take())
+                .map(|policy| policy.or_max_attempts(self.default_max_attempts));
             let mut builder = entry
                 .pipeline_builder(self.fallback.as_ref())
                 .breaker_registry(breakers.clone());
+            if let Some(pricing) = &self.pricing {
+                builder = builder.pricing(pricing.clone());
+            }
+            if let Some(ledger) = &self.ledger {
+                builder = builder.ledger(ledger.clone());
+            }
             if let Some(providers) = &self.providers {
                 builder = builder.providers(providers.clone());
             }

@@ -51,12 +51,13 @@ pub(crate) fn build(
             async move { axum::Json(body) }
         })
     };
-    let metrics = get(|| async {
-        (
-            [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-            crate::metrics::global().render(),
-        )
-    });
+    let metrics = {
+        let metrics = shared.metrics.clone();
+        get(move || {
+            let text = metrics.render();
+            async move { ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text) }
+        })
+    };
     let listing = {
         let shared = shared.clone();
         get(move || {

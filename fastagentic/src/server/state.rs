@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::identity::{Caller, IdentityConfig};
 use super::route::Served;
 use super::shutdown::HardStop;
-use crate::reliability::rate_limit::Identity;
-use crate::reliability::{BreakerRegistry, Pipeline, RateLimitSnapshot, RateLimiter};
+use crate::metrics::Metrics;
+use crate::reliability::{BreakerRegistry, Identity, Pipeline, RateLimitSnapshot, RateLimiter};
 
 /// What every route of one app shares.
 pub(crate) struct Shared {
@@ -18,6 +18,7 @@ pub(crate) struct Shared {
     /// Cancelled when the drain deadline passes: every run still going stops.
     pub(crate) hard_stop: HardStop,
     pub(crate) breakers: Arc<BreakerRegistry>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// One served endpoint and its pipeline.

@@ -14,6 +14,7 @@ use crate::reliability::rate_limit::{LimitScope, RateLimitPolicy, RateLimiter};
 use crate::reliability::retry::{RetryBudget, RetryPolicy};
 use crate::reliability::run::RunShared;
 use crate::reliability::timeout::{OnTimeout, TimeoutPolicy};
+use crate::spend::Ledger;
 
 /// Builds a [`Pipeline`]. Every pattern is optional except the timeout, which defaults to
 /// SPEC §3.3's limits so no run is unbounded.
@@ -32,6 +33,8 @@ pub struct PipelineBuilder {
     sinks: Vec<Arc<dyn EventSink>>,
     providers: Option<Arc<Providers>>,
     pricing: Option<Arc<Pricing>>,
+    ledger: Option<Arc<Ledger>>,
+    default_max_attempts: Option<u32>,
     durable: bool,
 }
 
@@ -135,6 +138,27 @@ impl PipelineBuilder {
         self
     }
 
+    /// The ledger the pipeline's LLM calls are recorded in; [`spend::ledger`] (the
+    /// process-wide one) unless set.
+    ///
+    /// [`spend::ledger`]: crate::spend::ledger
+    #[must_use]
+    pub fn ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The attempt count of a retry policy that sets no `max_attempts` (default 3). An
+    /// [`App`](crate::App) passes [`default_max_attempts`], which reads
+    /// `FASTAGENTIC_MAX_ATTEMPTS`.
+    ///
+    /// [`default_max_attempts`]: crate::reliability::default_max_attempts
+    #[must_use]
+    pub fn default_max_attempts(mut self, attempts: u32) -> Self {
+        self.default_max_attempts = Some(attempts);
+        self
+    }
+
     /// Marks the endpoint durable. Durable runs do not exist yet, so this is refused at
     /// build time with a clear error.
     #[must_use]
@@ -168,7 +192,11 @@ impl PipelineBuilder {
             self.registry.unwrap_or_default(),
             &fallback,
         );
-        let retry = self.retry.unwrap_or_else(RetryPolicy::none);
+        let retry = match (self.retry, self.default_max_attempts) {
+            (Some(policy), Some(attempts)) => policy.or_max_attempts(attempts),
+            (Some(policy), None) => policy,
+            (None, _) => RetryPolicy::none(),
+        };
         let budget = retry.budget().map(|policy| RetryBudget::new(*policy));
         let limiter = self
             .rate_limit
@@ -179,7 +207,12 @@ impl PipelineBuilder {
             endpoint: endpoint.clone(),
             timeouts: timeout.clone(),
             providers: self.providers,
-            pricing: self.pricing,
+            pricing: self
+                .pricing
+                .unwrap_or_else(|| crate::pricing::global().clone()),
+            ledger: self
+                .ledger
+                .unwrap_or_else(|| crate::spend::ledger().clone()),
             wanted: wanted_kinds(&self.sinks),
             sinks: self.sinks.into(),
             max_attempts: retry.max_attempts(),

@@ -96,6 +96,11 @@ impl Pipeline {
         self.breakers.registry()
     }
 
+    /// The retry policy, with its defaults resolved (one attempt when none was set).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
     /// The endpoint's own rate limiter, if it has limits.
     pub fn rate_limiter(&self) -> Option<&RateLimiter> {
         self.limiter.as_ref()

@@ -48,7 +48,7 @@ impl RequestInfo {
 
     /// Forwards the run's output to `sink` as it is produced: every event of every
     /// [`ctx.llm().stream(..)`](crate::llm::Llm::stream) the body reads, and whatever it
-    /// sends with [`AgentContext::send`]. The server uses this to answer
+    /// sends with [`AgentContext::send`](crate::AgentContext::send). The server uses this to answer
     /// `text/event-stream`.
     ///
     /// Output that reached the sink cannot be taken back, so a stream that fails after

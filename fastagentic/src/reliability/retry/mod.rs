@@ -76,7 +76,11 @@ pub struct RetryPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicyBuilder {
-    max_attempts: u32,
+    // `None` until set, so whoever builds the pipeline (the app, from
+    // `FASTAGENTIC_MAX_ATTEMPTS`) can supply the default without the policy reading the
+    // environment itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_attempts: Option<u32>,
     backoff: Backoff,
     #[serde(rename = "initial_delay_ms", with = "crate::reliability::millis")]
     initial_delay: Duration,
@@ -114,7 +118,7 @@ impl PartialEq for RandomHandle {
 impl Default for RetryPolicyBuilder {
     fn default() -> Self {
         RetryPolicyBuilder {
-            max_attempts: default_max_attempts(),
+            max_attempts: None,
             backoff: Backoff::Exponential,
             initial_delay: Duration::from_millis(keys::DEFAULT_INITIAL_DELAY_MS),
             max_delay: Duration::from_millis(keys::DEFAULT_MAX_DELAY_MS),
@@ -147,7 +151,11 @@ macro_rules! setters {
 
 impl RetryPolicyBuilder {
     setters! {
-        /// Attempts in all, the first call included (default 3, or `FASTAGENTIC_MAX_ATTEMPTS`).
+        /// Attempts in all, the first call included (default 3; an [`App`] or an
+        /// endpoint's own pipeline uses `FASTAGENTIC_MAX_ATTEMPTS` instead when it is set,
+        /// see [`default_max_attempts`]).
+        ///
+        /// [`App`]: crate::App
         max_attempts: u32,
         /// How delays grow (default exponential).
         backoff: Backoff,
@@ -192,7 +200,9 @@ impl RetryPolicyBuilder {
 
     /// Validates the settings.
     pub fn build(self) -> Result<RetryPolicy, PolicyError> {
-        keys::MAX_ATTEMPTS.check(u64::from(self.max_attempts))?;
+        if let Some(max_attempts) = self.max_attempts {
+            keys::MAX_ATTEMPTS.check(u64::from(max_attempts))?;
+        }
         keys::MULTIPLIER.check(self.multiplier)?;
         keys::JITTER_FACTOR.check(self.jitter_factor)?;
         keys::OVERLOAD_LIMIT.check(u64::from(self.overload_limit))?;
@@ -334,7 +344,13 @@ impl RetryPolicy {
 
     /// Attempts in all, the first call included.
     pub fn max_attempts(&self) -> u32 {
-        self.settings.max_attempts
+        self.settings.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS)
+    }
+
+    /// This policy with `max_attempts` set to `default` unless it sets its own.
+    pub(crate) fn or_max_attempts(mut self, default: u32) -> RetryPolicy {
+        self.settings.max_attempts.get_or_insert(default);
+        self
     }
 
     /// The backoff kind.
@@ -430,7 +446,7 @@ impl RetryPolicy {
         if class == ErrorClass::Overloaded && consecutive_overloads >= s.overload_limit {
             return RetryDecision::Stop(StopReason::OverloadStorm);
         }
-        if attempt >= s.max_attempts {
+        if attempt >= self.max_attempts() {
             return RetryDecision::Stop(StopReason::Exhausted);
         }
         let hints = error.hints();
@@ -451,8 +467,17 @@ impl RetryPolicy {
     }
 }
 
-/// The default `max_attempts`: 3, or `FASTAGENTIC_MAX_ATTEMPTS` when it holds a positive
-/// integer. A bad value is reported once with a warning and ignored.
+/// The `max_attempts` of retry policies that set none, as the environment asks: 3, or
+/// `FASTAGENTIC_MAX_ATTEMPTS` when it holds a positive integer. A bad value is reported
+/// once with a warning and ignored.
+///
+/// The variable is read once per process, when the first [`App`] is created or the first
+/// endpoint's own pipeline is built; they apply it. [`RetryPolicy::default`] and
+/// [`RetryPolicy::builder`] never read the environment: a pipeline built by hand gets 3
+/// unless given [`PipelineBuilder::default_max_attempts`].
+///
+/// [`App`]: crate::App
+/// [`PipelineBuilder::default_max_attempts`]: crate::reliability::PipelineBuilder::default_max_attempts
 pub fn default_max_attempts() -> u32 {
     static DEFAULT: OnceLock<u32> = OnceLock::new();
     *DEFAULT.get_or_init(|| {

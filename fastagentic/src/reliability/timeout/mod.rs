@@ -152,7 +152,7 @@ impl TimeoutPolicy {
 }
 
 /// The `timeout` error for `stage`, which had run for `elapsed` against `limit`.
-pub fn timeout_error(stage: Stage, elapsed: Duration, limit: Duration) -> AgentError {
+pub(crate) fn timeout_error(stage: Stage, elapsed: Duration, limit: Duration) -> AgentError {
     AgentError::new(
         ErrorClass::Timeout,
         format!(
@@ -174,7 +174,7 @@ pub fn timeout_error(stage: Stage, elapsed: Duration, limit: Duration) -> AgentE
 ///
 /// When the run's deadline comes first, the error names the `total` stage, since that is
 /// the limit that was hit, and reports how long the run had been going.
-pub async fn run_stage<F, T>(
+pub(crate) async fn run_stage<F, T>(
     stage: Stage,
     limit: Duration,
     deadline: Option<Instant>,
