@@ -2,7 +2,7 @@
 //!
 //! `cargo xtask pricing-age [--max-days N] [--strict] [--today YYYY-MM-DD] [--dir PATH]`
 //! prints the age of each pricing table. A table's age counts from its `as_of` snapshot
-//! date (see `fastagentic::pricing::freshness`); it is stale when older than N days
+//! date (see `fastagentic::pricing::TableAge`); it is stale when older than N days
 //! (default 90). Without `--strict` the command only reports and exits 0; with `--strict` it
 //! exits 1 when a table is stale. `--dir` checks the tables of a directory in place of the
 //! shipped ones of the same providers; `--today` replaces the clock.
@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use fastagentic::pricing::freshness::{self, DEFAULT_MAX_AGE_DAYS};
+use fastagentic::pricing::DEFAULT_MAX_AGE_DAYS;
 use fastagentic::pricing::{Pricing, PricingError};
 use time::Date;
 use time::macros::format_description;
@@ -96,7 +96,7 @@ fn pricing_age(args: &[String], today: Date) -> (String, u8) {
         Err(error) => return (format!("error: {error}\n"), 2),
     };
 
-    let ages = freshness::ages(&pricing, options.today);
+    let ages = pricing.table_ages(options.today);
     let mut out = String::new();
     let _ = writeln!(
         out,

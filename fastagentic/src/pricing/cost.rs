@@ -1,23 +1,4 @@
 //! What a call cost: [`Cost`], computed from a [`ModelPrice`] and a normalized [`Usage`].
-//!
-//! [`Usage`] is already the same across providers: `input` holds the whole prompt (cache
-//! reads and writes included, also for Anthropic, whose client adds them up) and `output`
-//! holds everything generated (reasoning included, also for Gemini, whose client adds the
-//! thoughts). The classes billed are:
-//!
-//! | Class | Tokens | Rate (per million) |
-//! |---|---|---|
-//! | `input` | `input − cache_read − cache_write` (never below 0) | `input` |
-//! | `cached_input` | `cache_read` | `cached_input`, else `input` |
-//! | `cache_write` | `cache_write` | `cache_write`, else `input` |
-//! | `output` | `output − reasoning` if the model has a `reasoning` rate, else all of `output` | `output` |
-//! | `reasoning` | `reasoning` if the model has a `reasoning` rate, else nothing | `reasoning` |
-//!
-//! When `input` is *strictly* greater than the model's long-context threshold, every class
-//! is billed at the tier's rates. A cache rate the tier does not list is the model's base
-//! cache rate scaled like input (`base cache rate × tier input ÷ base input`), which is how
-//! every published tier behaves; a reasoning rate the tier does not list is the tier's output
-//! rate.
 
 use std::sync::Arc;
 
@@ -28,6 +9,25 @@ use super::table::ModelPrice;
 use crate::llm::Usage;
 
 /// The price of one call (or a sum of calls), in US dollars, exact decimals.
+///
+/// [`Usage`] is already the same across providers: `input` holds the whole prompt (cache
+/// reads and writes included, also for Anthropic, whose client adds them up) and `output`
+/// holds everything generated (reasoning included, also for Gemini, whose client adds the
+/// thoughts). The classes billed are:
+///
+/// | Class | Tokens | Rate (per million) |
+/// |---|---|---|
+/// | `input` | `input − cache_read − cache_write` (never below 0) | `input` |
+/// | `cached_input` | `cache_read` | `cached_input`, else `input` |
+/// | `cache_write` | `cache_write` | `cache_write`, else `input` |
+/// | `output` | `output − reasoning` if the model has a `reasoning` rate, else all of `output` | `output` |
+/// | `reasoning` | `reasoning` if the model has a `reasoning` rate, else nothing | `reasoning` |
+///
+/// When `input` is *strictly* greater than the model's long-context threshold, every class
+/// is billed at the tier's rates. A cache rate the tier does not list is the model's base
+/// cache rate scaled like input (`base cache rate × tier input ÷ base input`), which is how
+/// every published tier behaves; a reasoning rate the tier does not list is the tier's output
+/// rate.
 ///
 /// Serialized as a JSON object whose amounts are JSON numbers, like
 /// [`Completion::cost_usd`](crate::llm::Completion::cost_usd): `{"model": "gpt-4o", "input":
@@ -130,7 +130,7 @@ fn scaled(base: Decimal, base_input: Decimal, tier_input: Decimal) -> Decimal {
 }
 
 impl ModelPrice {
-    /// The cost of `usage` at this model's prices (see the [module docs](self) for the rules).
+    /// The cost of `usage` at this model's prices (the rules are at [`Cost`]).
     pub fn cost(&self, usage: &Usage) -> Cost {
         struct Rates {
             input: Decimal,

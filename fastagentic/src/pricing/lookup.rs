@@ -1,24 +1,4 @@
 //! Finding the price of a model name as a provider or a caller spells it.
-//!
-//! The rules, tried in this order and stopping at the first hit:
-//!
-//! 1. **Exact**: the name is a model of a table, or one of its aliases.
-//! 2. **Dated snapshot**: the name is a known name (model or alias) followed by `-` and a
-//!    *snapshot suffix*, which is exactly one of
-//!    - an ISO date `YYYY-MM-DD` (OpenAI: `gpt-4o-mini-2024-07-18`),
-//!    - a compact date `YYYYMMDD` (Anthropic: `claude-sonnet-4-5-20250929`),
-//!    - a three-digit version `NNN` (Google: `gemini-2.0-flash-001`).
-//!
-//!    Dates must have a month 01–12 and a day 01–31. The suffix is taken whole from the end of
-//!    the name, so `gpt-4o-mini-2025-01-01` can only be priced as `gpt-4o-mini` (the rest,
-//!    `mini-2025-01-01`, is not a snapshot suffix of `gpt-4o`): the known name is always the
-//!    longest one that leaves a valid suffix. Words such as `preview`, `latest` or `exp` are
-//!    not suffixes; such models need their own entry.
-//! 3. **Routing prefix**: if the name holds a `/`, everything up to and including the first
-//!    `/` is dropped (`openai/gpt-4o`, `mock/gpt-4o-mini`, `models/gemini-2.5-pro`) and rules
-//!    1–3 are tried again on the rest.
-//!
-//! Names are compared exactly (case matters). Anything else is an [`UnknownPrice`].
 
 use std::collections::HashMap;
 use std::sync::Arc;

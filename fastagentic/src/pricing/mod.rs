@@ -3,13 +3,13 @@
 //! Three tables ship inside the crate (`pricing/openai.json`, `pricing/anthropic.json`,
 //! `pricing/google.json` in the repository, built from a price snapshot of 2026-07-18). A
 //! [`Pricing`] holds a set of tables, finds a model's price by name ([`Pricing::lookup`],
-//! rules in [`lookup`]) and prices a call's [`Usage`](crate::llm::Usage)
-//! ([`Pricing::cost`], rules in [`cost`]) in exact decimals. A model no table
+//! with its rules) and prices a call's [`Usage`](crate::llm::Usage)
+//! ([`Pricing::cost`], rules at [`Cost`]) in exact decimals. A model no table
 //! knows is an [`UnknownPrice`], never a cost of zero.
 //!
 //! [`global()`] is the set the framework uses: the shipped tables, with every `*.json` table
 //! in the directory named by `FASTAGENTIC_PRICING_DIR` replacing the shipped table of its
-//! provider. [`freshness`] tells how old the tables are.
+//! provider. [`Pricing::table_ages`] tells how old the tables are.
 //!
 //! ```
 //! use fastagentic::llm::Usage;
@@ -23,10 +23,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod cost;
-pub mod freshness;
-pub mod lookup;
-pub mod table;
+mod cost;
+mod freshness;
+mod lookup;
+mod table;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -36,7 +36,7 @@ use dashmap::DashSet;
 pub use self::cost::Cost;
 pub use self::freshness::{DEFAULT_MAX_AGE_DAYS, TableAge};
 pub use self::lookup::UnknownPrice;
-pub use self::table::{LongContextTier, ModelPrice, PriceTable, PricingError};
+pub use self::table::{LongContextTier, ModelPrice, PriceTable, PricingError, SCHEMA_VERSION};
 pub use rust_decimal::Decimal;
 
 /// The environment variable naming a directory of tables that override the shipped ones.
@@ -159,7 +159,27 @@ impl Pricing {
     }
 
     /// The price of `model`: by exact name or alias, then as a dated snapshot of a known
-    /// name, then without a routing prefix (the rules are in [`lookup`]).
+    /// name, then without a routing prefix.
+    ///
+    /// The rules, tried in this order and stopping at the first hit:
+    ///
+    /// 1. **Exact**: the name is a model of a table, or one of its aliases.
+    /// 2. **Dated snapshot**: the name is a known name (model or alias) followed by `-` and a
+    ///    *snapshot suffix*, which is exactly one of
+    ///    - an ISO date `YYYY-MM-DD` (OpenAI: `gpt-4o-mini-2024-07-18`),
+    ///    - a compact date `YYYYMMDD` (Anthropic: `claude-sonnet-4-5-20250929`),
+    ///    - a three-digit version `NNN` (Google: `gemini-2.0-flash-001`).
+    ///
+    ///    Dates must have a month 01–12 and a day 01–31. The suffix is taken whole from the end of
+    ///    the name, so `gpt-4o-mini-2025-01-01` can only be priced as `gpt-4o-mini` (the rest,
+    ///    `mini-2025-01-01`, is not a snapshot suffix of `gpt-4o`): the known name is always the
+    ///    longest one that leaves a valid suffix. Words such as `preview`, `latest` or `exp` are
+    ///    not suffixes; such models need their own entry.
+    /// 3. **Routing prefix**: if the name holds a `/`, everything up to and including the first
+    ///    `/` is dropped (`openai/gpt-4o`, `mock/gpt-4o-mini`, `models/gemini-2.5-pro`) and rules
+    ///    1–3 are tried again on the rest.
+    ///
+    /// Names are compared exactly (case matters). Anything else is an [`UnknownPrice`].
     ///
     /// # Errors
     /// [`UnknownPrice`] when no table prices the model; the first time a name is unknown a
@@ -176,7 +196,7 @@ impl Pricing {
         }
     }
 
-    /// What `usage` cost on `model` (the rules are in [`cost`]).
+    /// What `usage` cost on `model` (the rules are at [`Cost`]).
     ///
     /// # Errors
     /// [`UnknownPrice`] when no table prices the model.

@@ -1,23 +1,4 @@
 //! The table format: parsing a JSON table and checking it before anything prices with it.
-//!
-//! A table file is one JSON object:
-//!
-//! | Field | Required | Meaning |
-//! |---|---|---|
-//! | `schema_version` | yes | `1` |
-//! | `provider` | yes | The provider's name (`"openai"`); a table replaces the loaded table of the same provider. |
-//! | `currency` | yes | `"USD"`, the only currency costs are kept in. |
-//! | `as_of` | yes | The date (`YYYY-MM-DD`) of the price snapshot the table was built from. |
-//! | `source` | no | Where the prices come from, free text. |
-//! | `models` | yes | An object: model name → model entry (below). |
-//! | `aliases` | no | An object: other name → model name of this table (dated snapshots, other spellings). |
-//!
-//! A model entry: `input` and `output` (required), `cached_input`, `cache_write`, `reasoning`
-//! (optional), all US dollars per million tokens written as JSON *strings* (`"0.075"`) so they
-//! are read as exact decimals; `long_context` (optional: `threshold` in prompt tokens, `input`
-//! and `output` required, `cached_input`, `cache_write`, `reasoning` optional); `context_window`
-//! and `max_output` (optional token counts); `checked` (required: the date the price was last
-//! checked against a source); `note` (optional free text). Any other field is an error.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -186,6 +167,25 @@ pub struct ModelPrice {
 }
 
 /// One provider's validated price table.
+///
+/// A table file is one JSON object:
+///
+/// | Field | Required | Meaning |
+/// |---|---|---|
+/// | `schema_version` | yes | `1` |
+/// | `provider` | yes | The provider's name (`"openai"`); a table replaces the loaded table of the same provider. |
+/// | `currency` | yes | `"USD"`, the only currency costs are kept in. |
+/// | `as_of` | yes | The date (`YYYY-MM-DD`) of the price snapshot the table was built from. |
+/// | `source` | no | Where the prices come from, free text. |
+/// | `models` | yes | An object: model name → model entry (below). |
+/// | `aliases` | no | An object: other name → model name of this table (dated snapshots, other spellings). |
+///
+/// A model entry: `input` and `output` (required), `cached_input`, `cache_write`, `reasoning`
+/// (optional), all US dollars per million tokens written as JSON *strings* (`"0.075"`) so they
+/// are read as exact decimals; `long_context` (optional: `threshold` in prompt tokens, `input`
+/// and `output` required, `cached_input`, `cache_write`, `reasoning` optional); `context_window`
+/// and `max_output` (optional token counts); `checked` (required: the date the price was last
+/// checked against a source); `note` (optional free text). Any other field is an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PriceTable {
