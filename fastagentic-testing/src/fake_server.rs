@@ -1,6 +1,7 @@
 //! The fake provider server: scripted replies, byte-level faults, recorded requests. The
 //! user-facing overview is in the crate docs.
 
+use fastagentic::llm::{Anthropic, Gemini, OpenAi, Provider};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
@@ -49,6 +50,20 @@ pub enum Route {
     Gemini,
 }
 
+impl Route {
+    /// All three, for a test to loop over.
+    pub const ALL: [Route; 3] = [Route::OpenAi, Route::Anthropic, Route::Gemini];
+
+    /// A model of this route's provider, for tests that need one but not a particular one.
+    pub fn model(self) -> &'static str {
+        match self {
+            Route::OpenAi => "gpt-4o",
+            Route::Anthropic => "claude-sonnet-4-5",
+            Route::Gemini => "gemini-2.0-flash",
+        }
+    }
+}
+
 /// One request as the server received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
@@ -76,6 +91,21 @@ impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
+}
+
+/// How a stream's bytes are cut into HTTP chunks: a client must give the same result both
+/// ways (a CRLF or a UTF-8 character split between chunks included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chunking {
+    /// The whole body as one HTTP chunk.
+    Whole,
+    /// One byte per HTTP chunk.
+    Bytewise,
+}
+
+impl Chunking {
+    /// Both, for a test to loop over.
+    pub const BOTH: [Chunking; 2] = [Chunking::Whole, Chunking::Bytewise];
 }
 
 /// A scripted answer to one request.
@@ -156,6 +186,14 @@ impl Reply {
         Reply::new(200, Payload::Chunks(chunks))
             .header("content-type", "text/event-stream")
             .header("cache-control", "no-cache")
+    }
+
+    /// A 200 `text/event-stream` response of `body`, cut as `chunking` says.
+    pub fn sse_in(body: &[u8], chunking: Chunking) -> Reply {
+        match chunking {
+            Chunking::Whole => Reply::sse(body.to_vec()),
+            Chunking::Bytewise => Reply::sse_chunks(body.iter().map(|b| vec![*b])),
+        }
     }
 
     /// The canned success the route would answer if nothing were queued, as a reply that can
@@ -383,6 +421,16 @@ impl FakeServer {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.shared.addr)
+    }
+
+    /// The built-in client for `route`'s provider, pointed at this server, with a test key.
+    pub fn client(&self, route: Route) -> Box<dyn Provider> {
+        let base = self.base_url();
+        match route {
+            Route::OpenAi => Box::new(OpenAi::new("test-key").base_url(format!("{base}/v1"))),
+            Route::Anthropic => Box::new(Anthropic::new("test-key").base_url(base)),
+            Route::Gemini => Box::new(Gemini::new("test-key").base_url(base)),
+        }
     }
 
     /// Queues `reply` for the next request on any route (first in, first out).

@@ -4,8 +4,8 @@
 //! - [`FakeServer`]: a scriptable provider server on `127.0.0.1` that speaks the OpenAI,
 //!   Anthropic and Gemini wire formats and can fail at the byte level.
 //! - Small helpers the project's own tests share ([`fail`], [`retry`], [`providers`],
-//!   [`scripted`], [`json_of`], [`sse_events`], [`sse_json_events`]), so each is written
-//!   once.
+//!   [`scripted`], [`json_of`], [`sse_events`], [`sse_json_events`], [`fixture`]), so each
+//!   is written once.
 //!
 //! The embedded [`MockProvider`] stays in the runtime crate: it is the default provider of
 //! a fresh app, not only a test double.
@@ -80,7 +80,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use fastagentic::llm::{MockProvider, Providers};
 use fastagentic::prelude::*;
 
-pub use crate::fake_server::{FakeServer, RecordedRequest, Reply, Route};
+pub use crate::fake_server::{Chunking, FakeServer, RecordedRequest, Reply, Route};
 
 /// An error of `class` with the message "scripted failure".
 pub fn fail(class: ErrorClass) -> AgentError {
@@ -181,4 +181,32 @@ pub fn sse_json_events(body: &str) -> Vec<(String, serde_json::Value)> {
 fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let value = line.strip_prefix(name)?.strip_prefix(':')?;
     Some(value.strip_prefix(' ').unwrap_or(value))
+}
+
+/// The recorded provider answers (`shared/fixtures/llm-wire/`, beside the repository).
+pub const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/llm-wire"
+);
+
+/// Whether the [`FIXTURES`] folder is there; says so plainly when it is not, so a test that
+/// returns early for want of it reports why.
+pub fn fixtures_present() -> bool {
+    if std::path::Path::new(FIXTURES).is_dir() {
+        return true;
+    }
+    eprintln!("SKIPPED: fixtures folder {FIXTURES} not found");
+    false
+}
+
+/// The bytes of fixture `name`, or `None` (after saying so) when the folder is absent.
+///
+/// # Panics
+/// If the folder is there but the file cannot be read (a mistake in the test).
+pub fn fixture(name: &str) -> Option<Vec<u8>> {
+    if !fixtures_present() {
+        return None;
+    }
+    let path = format!("{FIXTURES}/{name}");
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
 }

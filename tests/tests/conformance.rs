@@ -12,43 +12,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::path::Path;
 use std::time::Duration;
 
 use fastagentic::error::ErrorDetail;
-use fastagentic::llm::{
-    Anthropic, Completion, FinishReason, Gemini, OpenAi, Prompt, Provider, StreamEvent, Usage,
-};
+use fastagentic::llm::{Completion, FinishReason, Prompt, Provider, StreamEvent, Usage};
 use fastagentic::{AgentError, ErrorClass};
-use fastagentic_testing::{FakeServer, Reply, Route};
+use fastagentic_testing::{
+    Chunking, FIXTURES, FakeServer, Reply, Route, fixture, fixtures_present,
+};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/llm-wire"
-);
-
 /// How long any one network step may take before the test fails instead of hanging.
 const STEP_LIMIT: Duration = Duration::from_secs(5);
-
-/// Whether the fixtures folder is there; says so plainly when it is not.
-fn fixtures_present() -> bool {
-    if Path::new(FIXTURES).is_dir() {
-        return true;
-    }
-    eprintln!("SKIPPED: fixtures folder {FIXTURES} not found");
-    false
-}
-
-/// The bytes of fixture `name`, or `None` (after saying so) when the folder is absent.
-fn fixture(name: &str) -> Option<Vec<u8>> {
-    if !fixtures_present() {
-        return None;
-    }
-    let path = format!("{FIXTURES}/{name}");
-    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
-}
 
 async fn within<F: Future>(what: &str, future: F) -> F::Output {
     tokio::time::timeout(STEP_LIMIT, future)
@@ -69,21 +45,12 @@ enum Api {
 
 impl Api {
     fn client(self, server: &FakeServer) -> Box<dyn Provider> {
-        let base = server.base_url();
-        match self {
-            Api::OpenAi => Box::new(OpenAi::new("test-key").base_url(format!("{base}/v1"))),
-            Api::Anthropic => Box::new(Anthropic::new("test-key").base_url(base)),
-            Api::Gemini => Box::new(Gemini::new("test-key").base_url(base)),
-        }
+        server.client(self.route())
     }
 
     /// The model asked for.
     fn model(self) -> &'static str {
-        match self {
-            Api::OpenAi => "gpt-4o",
-            Api::Anthropic => "claude-sonnet-4-5",
-            Api::Gemini => "gemini-2.0-flash",
-        }
+        self.route().model()
     }
 
     fn name(self) -> &'static str {
@@ -262,21 +229,6 @@ struct ExpectedFailure {
 // Serving
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug)]
-enum Chunking {
-    /// The whole fixture as one HTTP chunk.
-    Whole,
-    /// One byte per HTTP chunk.
-    Bytewise,
-}
-
-fn sse_reply(body: &[u8], chunking: Chunking) -> Reply {
-    match chunking {
-        Chunking::Whole => Reply::sse(body.to_vec()),
-        Chunking::Bytewise => Reply::sse_chunks(body.iter().map(|b| vec![*b])),
-    }
-}
-
 /// The stream's events folded by the test, independently of `CompletionStream`.
 #[derive(Debug, Default)]
 struct Folded {
@@ -330,7 +282,7 @@ struct Run {
 
 async fn serve_stream(api: Api, body: &[u8], chunking: Chunking, ctx: &str) -> Run {
     let server = FakeServer::start().await.unwrap();
-    server.push(sse_reply(body, chunking));
+    server.push(Reply::sse_in(body, chunking));
     let provider = api.client(&server);
     let prompt = Prompt::user("hi");
     let mut stream = within(ctx, provider.stream(api.model(), &prompt))
@@ -369,7 +321,7 @@ async fn serve_stream(api: Api, body: &[u8], chunking: Chunking, ctx: &str) -> R
 /// Serves a stream fixture whole and byte by byte; both must give `expected`.
 async fn check_stream(api: Api, name: &str, expected: &Expected) {
     let Some(body) = fixture(name) else { return };
-    for chunking in [Chunking::Whole, Chunking::Bytewise] {
+    for chunking in Chunking::BOTH {
         let ctx = format!("{name} ({chunking:?})");
         let run = serve_stream(api, &body, chunking, &ctx).await;
         if let Some(err) = &run.error {
@@ -384,7 +336,7 @@ async fn check_stream(api: Api, name: &str, expected: &Expected) {
 /// answer up to the error, `failure` the error.
 async fn check_failing_stream(api: Api, name: &str, before: &Expected, failure: &ExpectedFailure) {
     let Some(body) = fixture(name) else { return };
-    for chunking in [Chunking::Whole, Chunking::Bytewise] {
+    for chunking in Chunking::BOTH {
         let ctx = format!("{name} ({chunking:?})");
         let run = serve_stream(api, &body, chunking, &ctx).await;
         let err = run
@@ -1036,7 +988,7 @@ async fn a_bytewise_reply_reaches_the_client_one_byte_at_a_time() {
         return;
     };
     let server = FakeServer::start().await.unwrap();
-    server.push(sse_reply(&body, Chunking::Bytewise));
+    server.push(Reply::sse_in(&body, Chunking::Bytewise));
     let url = format!(
         "{}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
         server.base_url()

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::completion::{Completion, FinishReason, ToolCall, Usage};
-use super::prompt::Prompt;
+use super::prompt::{Message, Prompt, Role, Turn, tool_result_of};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
@@ -79,11 +79,12 @@ impl Anthropic {
     }
 }
 
-fn body(model: &str, prompt: &Prompt, stream: bool) -> Value {
-    let messages: Vec<Value> = prompt
+fn body(model: &str, prompt: &Prompt, stream: bool) -> Result<Value, AgentError> {
+    let messages = prompt
         .turns()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
+        .iter()
+        .map(wire_turn)
+        .collect::<Result<Vec<Value>, AgentError>>()?;
     let mut body = json!({
         "model": model,
         "max_tokens": prompt.max_tokens.unwrap_or(Anthropic::DEFAULT_MAX_TOKENS),
@@ -109,7 +110,41 @@ fn body(model: &str, prompt: &Prompt, stream: bool) -> Value {
     if stream {
         body["stream"] = json!(true);
     }
-    body
+    Ok(body)
+}
+
+/// One turn in the Messages API's shape: an assistant turn with calls is `text` and
+/// `tool_use` blocks, the answers to it one user turn of `tool_result` blocks.
+fn wire_turn(turn: &Turn<'_>) -> Result<Value, AgentError> {
+    let m = match turn {
+        Turn::ToolAnswers(answers) => {
+            let blocks = answers
+                .iter()
+                .map(|m| tool_result_block(m))
+                .collect::<Result<Vec<Value>, AgentError>>()?;
+            return Ok(json!({"role": "user", "content": blocks}));
+        }
+        Turn::Message(m) => m,
+    };
+    if m.role != Role::Assistant || m.tool_calls.is_empty() {
+        return Ok(json!({"role": m.role.as_str(), "content": m.content}));
+    }
+    let text = (!m.content.is_empty()).then(|| json!({"type": "text", "text": m.content}));
+    let calls = m.tool_calls.iter().map(
+        |c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_object()}),
+    );
+    let blocks: Vec<Value> = text.into_iter().chain(calls).collect();
+    Ok(json!({"role": "assistant", "content": blocks}))
+}
+
+fn tool_result_block(m: &Message) -> Result<Value, AgentError> {
+    let answered = tool_result_of(m)?;
+    let mut block =
+        json!({"type": "tool_result", "tool_use_id": answered.call_id, "content": m.content});
+    if answered.is_error {
+        block["is_error"] = json!(true);
+    }
+    Ok(block)
 }
 
 impl Provider for Anthropic {
@@ -127,7 +162,7 @@ impl Provider for Anthropic {
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<Completion, AgentError>> {
         Box::pin(async move {
-            let request = self.request(&body(model, prompt, false))?;
+            let request = self.request(&body(model, prompt, false)?)?;
             let response = transport::send(&self.name, request).await?;
             let message: WireMessage = transport::json(&self.name, response).await?;
             Ok(message.into_completion(self.name.clone()))
@@ -140,7 +175,7 @@ impl Provider for Anthropic {
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
         Box::pin(async move {
-            let request = self.request(&body(model, prompt, true))?;
+            let request = self.request(&body(model, prompt, true)?)?;
             let response = transport::send(&self.name, request).await?;
             let decoder = EventDecoder::new(self.name.clone());
             transport::event_stream(&self.name, model, response, decoder).await
@@ -467,7 +502,7 @@ mod tests {
         let prompt = Prompt::user("hi")
             .system("be brief")
             .message(Role::Assistant, "ok");
-        let body = body("claude-sonnet-4-5", &prompt, true);
+        let body = body("claude-sonnet-4-5", &prompt, true).unwrap();
         assert_eq!(body["system"], "be brief");
         assert_eq!(body["max_tokens"], Anthropic::DEFAULT_MAX_TOKENS);
         assert_eq!(body["messages"].as_array().unwrap().len(), 2);

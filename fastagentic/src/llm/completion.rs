@@ -121,6 +121,16 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
+    /// The arguments as the JSON object Anthropic and Gemini take back in the history. A
+    /// call whose text is not an object (cut short by `max_tokens`) is sent as `{}`: the
+    /// turn must still hold the call its answer refers to.
+    pub(crate) fn arguments_object(&self) -> serde_json::Value {
+        match self.parse_arguments() {
+            Ok(value @ serde_json::Value::Object(_)) => value,
+            _ => serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
     /// The arguments parsed as JSON (an empty text is an empty object).
     pub fn parse_arguments(&self) -> Result<serde_json::Value, serde_json::Error> {
         if self.arguments.trim().is_empty() {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::completion::{Completion, FinishReason, ToolCall, Usage};
-use super::prompt::{Prompt, Role};
+use super::prompt::{Message, Prompt, Role, Turn, tool_result_of};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
@@ -68,18 +68,12 @@ impl Gemini {
     }
 }
 
-fn body(prompt: &Prompt) -> Value {
-    let contents: Vec<Value> = prompt
+fn body(prompt: &Prompt) -> Result<Value, AgentError> {
+    let contents = prompt
         .turns()
-        .map(|m| {
-            let role = if m.role == Role::Assistant {
-                "model"
-            } else {
-                "user"
-            };
-            json!({"role": role, "parts": [{"text": m.content}]})
-        })
-        .collect();
+        .iter()
+        .map(wire_turn)
+        .collect::<Result<Vec<Value>, AgentError>>()?;
     let mut body = json!({"contents": contents});
     if let Some(system) = prompt.system_text() {
         body["systemInstruction"] = json!({"parts": [{"text": system}]});
@@ -105,7 +99,47 @@ fn body(prompt: &Prompt) -> Value {
             .collect();
         body["tools"] = json!([{"functionDeclarations": declarations}]);
     }
-    body
+    Ok(body)
+}
+
+/// One turn in generateContent's shape: the model's turn is `text` and `functionCall`
+/// parts, the answers to it one user turn of `functionResponse` parts.
+fn wire_turn(turn: &Turn<'_>) -> Result<Value, AgentError> {
+    let m = match turn {
+        Turn::ToolAnswers(answers) => {
+            let parts = answers
+                .iter()
+                .map(|m| function_response(m))
+                .collect::<Result<Vec<Value>, AgentError>>()?;
+            return Ok(json!({"role": "user", "parts": parts}));
+        }
+        Turn::Message(m) => m,
+    };
+    if m.role != Role::Assistant {
+        return Ok(json!({"role": "user", "parts": [{"text": m.content}]}));
+    }
+    let text =
+        (!m.content.is_empty() || m.tool_calls.is_empty()).then(|| json!({"text": m.content}));
+    let calls = m
+        .tool_calls
+        .iter()
+        .map(|c| json!({"functionCall": {"name": c.name, "args": c.arguments_object()}}));
+    let parts: Vec<Value> = text.into_iter().chain(calls).collect();
+    Ok(json!({"role": "model", "parts": parts}))
+}
+
+/// A tool's answer. Gemini wants an object, and reads an `output` key as the result and an
+/// `error` key as a failure; JSON output goes in as JSON, anything else as a string.
+fn function_response(m: &Message) -> Result<Value, AgentError> {
+    let answered = tool_result_of(m)?;
+    let response = if answered.is_error {
+        json!({"error": m.content})
+    } else {
+        let output = serde_json::from_str::<Value>(&m.content)
+            .unwrap_or_else(|_| Value::String(m.content.clone()));
+        json!({"output": output})
+    };
+    Ok(json!({"functionResponse": {"name": answered.name, "response": response}}))
 }
 
 impl Provider for Gemini {
@@ -124,7 +158,8 @@ impl Provider for Gemini {
     ) -> BoxFuture<'a, Result<Completion, AgentError>> {
         Box::pin(async move {
             let path = format!("v1beta/models/{model}:generateContent");
-            let response = transport::send(&self.name, self.request(&path, &body(prompt))?).await?;
+            let response =
+                transport::send(&self.name, self.request(&path, &body(prompt)?)?).await?;
             let wire: Response = transport::json(&self.name, response).await?;
             Ok(wire.into_completion(self.name.clone(), model))
         })
@@ -137,7 +172,8 @@ impl Provider for Gemini {
     ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
         Box::pin(async move {
             let path = format!("v1beta/models/{model}:streamGenerateContent?alt=sse");
-            let response = transport::send(&self.name, self.request(&path, &body(prompt))?).await?;
+            let response =
+                transport::send(&self.name, self.request(&path, &body(prompt)?)?).await?;
             let decoder = ChunkDecoder::new(self.name.clone());
             transport::event_stream(&self.name, model, response, decoder).await
         })
@@ -419,7 +455,7 @@ mod tests {
             .system("terse")
             .message(Role::Assistant, "ok")
             .max_tokens(7);
-        let body = body(&prompt);
+        let body = body(&prompt).unwrap();
         assert_eq!(body["systemInstruction"]["parts"][0]["text"], "terse");
         assert_eq!(body["contents"][1]["role"], "model");
         assert_eq!(body["generationConfig"]["maxOutputTokens"], 7);

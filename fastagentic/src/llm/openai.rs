@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::completion::{Completion, FinishReason, ToolCall, Usage};
-use super::prompt::Prompt;
+use super::prompt::{Message, Prompt, Role, tool_result_of};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
@@ -134,12 +134,12 @@ impl OpenAi {
         Ok(request)
     }
 
-    fn body(&self, model: &str, prompt: &Prompt, stream: bool) -> Value {
-        let messages: Vec<Value> = prompt
+    fn body(&self, model: &str, prompt: &Prompt, stream: bool) -> Result<Value, AgentError> {
+        let messages = prompt
             .messages
             .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-            .collect();
+            .map(wire_message)
+            .collect::<Result<Vec<Value>, AgentError>>()?;
         let mut body = json!({"model": model, "messages": messages});
         if let Some(max) = prompt.max_tokens {
             let field = match self.max_tokens_field {
@@ -170,8 +170,35 @@ impl OpenAi {
             // Without it the stream never says what it used.
             body["stream_options"] = json!({"include_usage": true});
         }
-        body
+        Ok(body)
     }
+}
+
+/// One message in Chat Completions' shape: an assistant turn carries its `tool_calls`
+/// (with `content: null` when it said nothing else, as OpenAI itself answers), a tool's
+/// answer is a `tool` message naming the call.
+fn wire_message(m: &Message) -> Result<Value, AgentError> {
+    if m.role == Role::Tool {
+        let answered = tool_result_of(m)?;
+        return Ok(json!({"role": "tool", "tool_call_id": answered.call_id, "content": m.content}));
+    }
+    if m.role == Role::Assistant && !m.tool_calls.is_empty() {
+        let calls: Vec<Value> = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({"id": c.id, "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments}})
+            })
+            .collect();
+        let content = if m.content.is_empty() {
+            Value::Null
+        } else {
+            json!(m.content)
+        };
+        return Ok(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+    }
+    Ok(json!({"role": m.role.as_str(), "content": m.content}))
 }
 
 impl Provider for OpenAi {
@@ -189,7 +216,7 @@ impl Provider for OpenAi {
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<Completion, AgentError>> {
         Box::pin(async move {
-            let request = self.request(&self.body(model, prompt, false))?;
+            let request = self.request(&self.body(model, prompt, false)?)?;
             let response = transport::send(&self.name, request).await?;
             let body: ChatCompletion = transport::json(&self.name, response).await?;
             Ok(body.into_completion(self.name.clone()))
@@ -202,7 +229,7 @@ impl Provider for OpenAi {
         prompt: &'a Prompt,
     ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
         Box::pin(async move {
-            let request = self.request(&self.body(model, prompt, true))?;
+            let request = self.request(&self.body(model, prompt, true)?)?;
             let response = transport::send(&self.name, request).await?;
             let decoder = ChunkDecoder::new(self.name.clone());
             transport::event_stream(&self.name, model, response, decoder).await
@@ -496,18 +523,22 @@ mod tests {
     #[test]
     fn sends_max_completion_tokens_and_asks_for_stream_usage() {
         let openai = OpenAi::new("k");
-        let body = openai.body(
-            "gpt-4o",
-            &Prompt::user("hi").system("be brief").max_tokens(9),
-            true,
-        );
+        let body = openai
+            .body(
+                "gpt-4o",
+                &Prompt::user("hi").system("be brief").max_tokens(9),
+                true,
+            )
+            .unwrap();
         assert_eq!(body["max_completion_tokens"], 9);
         assert!(body.get("max_tokens").is_none());
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["messages"][0]["role"], "system");
         let legacy =
             OpenAi::compatible("ollama", "http://x").max_tokens_field(MaxTokensField::MaxTokens);
-        let body = legacy.body("llama3", &Prompt::user("hi").max_tokens(9), false);
+        let body = legacy
+            .body("llama3", &Prompt::user("hi").max_tokens(9), false)
+            .unwrap();
         assert_eq!(body["max_tokens"], 9);
         assert!(body.get("stream").is_none());
     }

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::completion::{Completion, ToolCall};
+use crate::error::{AgentError, ErrorClass};
+
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -12,28 +15,71 @@ pub enum Role {
     System,
     /// The person (or program) asking.
     User,
-    /// The model's earlier turns.
+    /// The model's earlier turns, with the tool calls it made in them.
     Assistant,
+    /// A tool's answer to one call of the turn before ([`Message::tool_result`]).
+    /// Anthropic and Gemini carry these inside a user turn; the providers move them there.
+    Tool,
 }
 
 impl Role {
-    /// The role's wire name (`"system"`, `"user"`, `"assistant"`).
+    /// The role's wire name (`"system"`, `"user"`, `"assistant"`, `"tool"`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
 
 /// One turn of the conversation.
+///
+/// A tool round trip is two kinds of message: the model's turn with its
+/// [`tool_calls`](Message::tool_calls) ([`Message::assistant`]), then one
+/// [`Role::Tool`] message per call with the tool's answer ([`Message::tool_result`],
+/// [`Message::tool_error`]). Every provider gets them in its own shape.
+///
+/// ```
+/// use fastagentic::llm::{Message, Role, ToolCall};
+///
+/// let call = ToolCall {
+///     id: "call_1".into(),
+///     name: "clock".into(),
+///     arguments: "{}".into(),
+/// };
+/// let turn = Message::assistant("", vec![call.clone()]);
+/// let answer = Message::tool_result(&call, r#"{"utc":"12:00"}"#);
+/// assert_eq!(answer.role, Role::Tool);
+/// assert_eq!(answer.tool_result.as_ref().map(|r| r.call_id.as_str()), Some("call_1"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
-    /// Its text.
+    /// Its text; for a [`Role::Tool`] message, the tool's output (JSON text for a
+    /// structured one) or its error message.
     pub content: String,
+    /// On an assistant message: the tools the model called in that turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// On a [`Role::Tool`] message: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_result: Option<ToolResult>,
+}
+
+/// Which call a [`Role::Tool`] message answers, and how it went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolResult {
+    /// The id of the call ([`ToolCall::id`]).
+    pub call_id: String,
+    /// The tool's name (Gemini matches answers to calls by it).
+    pub name: String,
+    /// Whether the tool failed: the content is then an error message for the model, which
+    /// may correct its arguments and call again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 impl Message {
@@ -42,6 +88,37 @@ impl Message {
         Message {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_result: None,
+        }
+    }
+
+    /// The model's turn: its text (may be empty) and the tools it called.
+    pub fn assistant(text: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Message {
+            tool_calls,
+            ..Message::new(Role::Assistant, text)
+        }
+    }
+
+    /// A tool's answer to `call`.
+    pub fn tool_result(call: &ToolCall, output: impl Into<String>) -> Self {
+        Message::tool_answer(call, output.into(), false)
+    }
+
+    /// A tool's failure on `call`, told to the model as `message`.
+    pub fn tool_error(call: &ToolCall, message: impl Into<String>) -> Self {
+        Message::tool_answer(call, message.into(), true)
+    }
+
+    fn tool_answer(call: &ToolCall, content: String, is_error: bool) -> Self {
+        Message {
+            tool_result: Some(ToolResult {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                is_error,
+            }),
+            ..Message::new(Role::Tool, content)
         }
     }
 }
@@ -135,6 +212,28 @@ impl Prompt {
         self
     }
 
+    /// Appends the model's answer as its turn of the conversation: the text and the tool
+    /// calls, which the next messages answer.
+    pub fn answered(mut self, completion: &Completion) -> Self {
+        self.messages.push(Message::assistant(
+            completion.text.clone(),
+            completion.tool_calls.clone(),
+        ));
+        self
+    }
+
+    /// Appends a tool's answer to `call`.
+    pub fn tool_result(mut self, call: &ToolCall, output: impl Into<String>) -> Self {
+        self.messages.push(Message::tool_result(call, output));
+        self
+    }
+
+    /// Appends a tool's failure on `call`.
+    pub fn tool_error(mut self, call: &ToolCall, message: impl Into<String>) -> Self {
+        self.messages.push(Message::tool_error(call, message));
+        self
+    }
+
     /// Offers a tool to the model.
     pub fn tool(mut self, tool: ToolSpec) -> Self {
         self.tools.push(tool);
@@ -158,10 +257,38 @@ impl Prompt {
         (!parts.is_empty()).then(|| parts.join("\n\n"))
     }
 
-    /// The conversation without system messages.
-    pub(crate) fn turns(&self) -> impl Iterator<Item = &Message> {
-        self.messages.iter().filter(|m| m.role != Role::System)
+    /// The conversation without system messages, each run of tool answers gathered into
+    /// one turn: Anthropic and Gemini take a turn's answers together, in one user message.
+    pub(crate) fn turns(&self) -> Vec<Turn<'_>> {
+        let mut turns = Vec::new();
+        for message in self.messages.iter().filter(|m| m.role != Role::System) {
+            match (message.role, turns.last_mut()) {
+                (Role::Tool, Some(Turn::ToolAnswers(answers))) => answers.push(message),
+                (Role::Tool, _) => turns.push(Turn::ToolAnswers(vec![message])),
+                _ => turns.push(Turn::Message(message)),
+            }
+        }
+        turns
     }
+}
+
+/// One turn of the conversation as Anthropic and Gemini count them.
+pub(crate) enum Turn<'a> {
+    /// A user or assistant message.
+    Message(&'a Message),
+    /// Consecutive [`Role::Tool`] messages: the answers to one turn's calls.
+    ToolAnswers(Vec<&'a Message>),
+}
+
+/// What a [`Role::Tool`] message answers, or the error that says how to build one.
+pub(crate) fn tool_result_of(message: &Message) -> Result<&ToolResult, AgentError> {
+    message.tool_result.as_ref().ok_or_else(|| {
+        AgentError::new(
+            ErrorClass::InvalidInput,
+            "a `tool` message must name the call it answers: build it with \
+             `Message::tool_result(&call, output)` or `Message::tool_error(&call, message)`",
+        )
+    })
 }
 
 impl From<&str> for Prompt {
