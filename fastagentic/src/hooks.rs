@@ -112,6 +112,8 @@ impl HookContext {
     }
 
     /// `on_request`: refuse the request with `error` before any limit or model.
+    /// `on_tool_call`: refuse this call of the tool; it fails with `error` and is not
+    /// retried (an agent loop tells the model, which may try something else).
     pub fn reject(&mut self, error: AgentError) {
         self.event.steer.reject(error);
     }

@@ -38,6 +38,7 @@ pub mod reliability;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod spend;
+pub mod tools;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -108,6 +109,9 @@ pub mod guide {
 
     #[doc = include_str!("../../book/src/hooks.md")]
     pub struct Hooks;
+
+    #[doc = include_str!("../../book/src/tools.md")]
+    pub struct Tools;
 
     #[doc = include_str!("../../book/src/metrics-tracing.md")]
     pub struct MetricsTracing;

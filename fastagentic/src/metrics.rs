@@ -55,6 +55,7 @@
 //! | `fastagentic_fallback_success_total` | counter | `endpoint`, `model` | Runs answered by a fallback model (`model`), not the primary. |
 //! | `fastagentic_fallback_exhausted_total` | counter | `endpoint` | Runs that fell back at least once and still failed. |
 //! | `fastagentic_rate_limited_total` | counter | `endpoint`, `limit_type` | Runs refused by a rate limit (`rpm` or `tpm`). |
+//! | `fastagentic_tool_calls_total` | counter | `endpoint`, `tool`, `outcome` | Tool call attempts made with `ctx.tool`; `outcome` is `success` or the error's class (`invalid_input` for arguments that do not fit, `other` for a panic). |
 //! | `fastagentic_timeouts_total` | counter | `endpoint`, `stage` | Deadlines passed (`total`, `llm_call`, `stream_idle`, `tool_call`, `checkpoint`, `strategy`). |
 //! | `fastagentic_llm_tokens_total` | counter | `provider`, `model`, `kind` | Tokens of LLM calls that reported usage; `kind` is `input`, `output`, `reasoning`, `cache_read` or `cache_write`. |
 //! | `fastagentic_llm_cost_usd_total` | counter | `provider`, `model` | US dollars of LLM calls, priced from the [pricing tables](crate::pricing). |
@@ -138,6 +139,7 @@ pub struct Metrics {
     llm_tokens: Family<TokenLabels, Counter>,
     llm_cost: Family<ProviderModelLabels, Counter<f64, AtomicU64>>,
     llm_unpriced: Family<ProviderModelLabels, Counter>,
+    tool_calls: Family<ToolLabels, Counter>,
     llm_series: DashMap<Arc<str>, Arc<LlmSeries>, foldhash::fast::RandomState>,
     observed: Arc<Observed>,
 }
@@ -221,6 +223,12 @@ impl Metrics {
             "Runs refused by a rate limit, by limit type (rpm or tpm)",
             Family::clone(&rate_limited),
         );
+        let tool_calls = Family::default();
+        registry.register(
+            "tool_calls",
+            "Tool call attempts, by tool and outcome (success or the error's class)",
+            Family::clone(&tool_calls),
+        );
         let timeouts = Family::default();
         registry.register(
             "timeouts",
@@ -261,6 +269,7 @@ impl Metrics {
             llm_tokens,
             llm_cost,
             llm_unpriced,
+            tool_calls,
             llm_series: DashMap::default(),
             observed,
         }
@@ -350,6 +359,19 @@ impl Metrics {
                     .inc();
             }
             EventKind::LlmEnd => self.record_llm_call(event),
+            EventKind::ToolResult => {
+                let outcome = event
+                    .error
+                    .as_ref()
+                    .map_or("success", |e| e.class().as_str());
+                self.tool_calls
+                    .get_or_create(&ToolLabels {
+                        endpoint: endpoint.clone(),
+                        tool: Arc::from(event.tool_name().unwrap_or_default()),
+                        outcome,
+                    })
+                    .inc();
+            }
             // Circuit transitions are read from the breakers at scrape time; the other
             // events carry nothing §3.8 counts.
             _ => {}
@@ -507,6 +529,7 @@ impl EventSink for Metrics {
                 | EventKind::RateLimit
                 | EventKind::Timeout
                 | EventKind::LlmEnd
+                | EventKind::ToolResult
         )
     }
 }
@@ -688,6 +711,13 @@ impl EndpointLabels {
             endpoint: endpoint.clone(),
         }
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    endpoint: Arc<str>,
+    tool: Arc<str>,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

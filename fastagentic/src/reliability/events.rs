@@ -95,6 +95,18 @@ pub enum EventData {
         /// `LlmEnd`: what the call cost in US dollars, when its usage and price are known.
         cost_usd: Option<Decimal>,
     },
+    /// `ToolCall` and `ToolResult`: one attempt of one tool call; its error, if it
+    /// failed, is the event's `error`.
+    Tool {
+        /// The tool's name.
+        name: Arc<str>,
+        /// The input, as JSON.
+        input: Arc<Value>,
+        /// `ToolResult` after a success: the output, as JSON.
+        output: Option<Value>,
+        /// `ToolResult`: how long the attempt took.
+        elapsed: Option<Duration>,
+    },
     /// `Response` and `Error`: how the run ended.
     Outcome {
         /// How long the run took.
@@ -202,10 +214,35 @@ impl PipelineEvent {
         }
     }
 
-    /// `Response` / `Error`: how long the run took.
+    /// `Response` / `Error`: how long the run took; `ToolResult`: how long the tool ran.
     pub fn elapsed(&self) -> Option<Duration> {
         match self.data {
             EventData::Outcome { elapsed, .. } => Some(elapsed),
+            EventData::Tool { elapsed, .. } => elapsed,
+            _ => None,
+        }
+    }
+
+    /// `ToolCall` / `ToolResult`: the tool's name.
+    pub fn tool_name(&self) -> Option<&str> {
+        match &self.data {
+            EventData::Tool { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// `ToolCall` / `ToolResult`: the tool's input.
+    pub fn tool_input(&self) -> Option<&Value> {
+        match &self.data {
+            EventData::Tool { input, .. } => Some(input),
+            _ => None,
+        }
+    }
+
+    /// `ToolResult` after a success: the tool's output.
+    pub fn tool_output(&self) -> Option<&Value> {
+        match &self.data {
+            EventData::Tool { output, .. } => output.as_ref(),
             _ => None,
         }
     }

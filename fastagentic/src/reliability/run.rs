@@ -14,6 +14,7 @@ use super::events::{EventData, EventKind, PipelineEvent, RunNotes, Sinks, Steeri
 use super::timeout::TimeoutPolicy;
 use crate::llm::{Providers, StreamSink};
 use crate::pricing::Pricing;
+use crate::reliability::RetryPolicy;
 use crate::spend::{CallRecord, Ledger, Spend};
 
 const UNKNOWN_TOKENS: u64 = u64::MAX;
@@ -29,6 +30,8 @@ pub(crate) struct RunShared {
     /// The kinds of event some sink wants ([`EventKind::bit`]s); others are never built.
     pub(crate) wanted: u32,
     pub(crate) max_attempts: u32,
+    /// The endpoint's retry policy, which `ctx.tool` retries tool errors by.
+    pub(crate) retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for RunShared {
@@ -55,6 +58,7 @@ impl RunShared {
                     sinks: Arc::from(Vec::new()),
                     wanted: 0,
                     max_attempts: 1,
+                    retry: RetryPolicy::none(),
                 })
             })
             .clone()

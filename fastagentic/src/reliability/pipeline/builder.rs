@@ -216,6 +216,7 @@ impl PipelineBuilder {
             wanted: wanted_kinds(&self.sinks),
             sinks: self.sinks.into(),
             max_attempts: retry.max_attempts(),
+            retry: retry.clone(),
         });
         Ok(Pipeline {
             endpoint,
