@@ -21,6 +21,7 @@ pub use self::chain::classify_chain;
 pub use self::class::{ClassSet, ErrorClass, UnknownName};
 pub use self::hints::RetryHints;
 
+use crate::llm::Prompt;
 use fastagentic_policy::{LimitScope, LimitType, Stage};
 
 /// The one error type every endpoint, provider and policy reports.
@@ -96,6 +97,14 @@ pub enum ErrorDetail {
         context_limit: Option<u64>,
         /// The output tokens that were requested, when the provider said so.
         requested_output: Option<u64>,
+    },
+    /// An agent loop used all of its steps and the model still asked for tools.
+    MaxSteps {
+        /// The loop's `max_steps`.
+        max_steps: u32,
+        /// The conversation so far, the model's last turn (with its unanswered calls)
+        /// included.
+        transcript: Box<Prompt>,
     },
     /// An endpoint's input did not match its type.
     InvalidInput {

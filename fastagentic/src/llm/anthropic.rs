@@ -7,11 +7,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::completion::{Completion, FinishReason, ToolCall, Usage};
-use super::prompt::{Message, Prompt, Role, Turn, tool_result_of};
+use super::prompt::{Message, Prompt, Role, Turn};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
-use super::transport::{self, ApiKey, StreamDecoder};
+use super::transport::{self, ApiKey, StreamDecoder, tool_result_of};
 use crate::error::AgentError;
 
 /// A client for Anthropic's Messages API.

@@ -32,6 +32,11 @@ impl<'a> Llm<'a> {
         }
     }
 
+    /// The context of the attempt the calls belong to.
+    pub(crate) fn context(&self) -> &'a AgentContext {
+        self.ctx
+    }
+
     /// Calls `model` instead of the one the pipeline chose, within the same limits,
     /// counting and pricing it the same way — for an endpoint whose caller names the
     /// model. The pipeline's breakers and fallback chain still follow its own model.

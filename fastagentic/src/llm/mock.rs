@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::completion::{Completion, FinishReason, Usage};
+use super::completion::{Completion, FinishReason, ToolCall, Usage};
 use super::prompt::{Prompt, Role};
 use super::provider::{BoxFuture, Provider};
 use super::stream::{CompletionStream, StreamEvent, completion_events};
@@ -40,9 +40,23 @@ pub struct MockReply {
     chunk_delay: Duration,
     error: Option<AgentError>,
     cut_after: Option<usize>,
+    tool_calls: Vec<(String, serde_json::Value)>,
 }
 
 impl MockReply {
+    /// Asks for one call of tool `name` with `arguments` (no text, finish `tool_calls`);
+    /// chain [`MockReply::and_call`] for parallel calls.
+    pub fn tool_call(name: impl Into<String>, arguments: serde_json::Value) -> Self {
+        MockReply::text("").and_call(name, arguments)
+    }
+
+    /// Also asks for a call of tool `name` with `arguments`, after the others.
+    pub fn and_call(mut self, name: impl Into<String>, arguments: serde_json::Value) -> Self {
+        self.tool_calls.push((name.into(), arguments));
+        self.finish.get_or_insert(FinishReason::ToolCalls);
+        self
+    }
+
     /// Answers `text` (streamed word by word).
     pub fn text(text: impl Into<String>) -> Self {
         MockReply {
@@ -246,6 +260,13 @@ impl MockProvider {
         completion.usage = usage;
         completion.finish_reason = Some(reply.finish.clone().unwrap_or(FinishReason::Stop));
         completion.id = Some(format!("mock-{}", self.calls()));
+        completion.tool_calls = (reply.tool_calls.iter().enumerate())
+            .map(|(n, (name, arguments))| ToolCall {
+                id: format!("mock_call_{}_{n}", self.calls()),
+                name: name.clone(),
+                arguments: arguments.to_string(),
+            })
+            .collect();
         completion
     }
 
@@ -256,6 +277,19 @@ impl MockProvider {
 }
 
 fn default_text(model: &str, prompt: &Prompt) -> String {
+    // After tools answered, say what they said: a scripted agent's last step then reads
+    // like an answer built from its tools.
+    let answers: Vec<&str> = (prompt.messages.iter().rev())
+        .take_while(|m| m.role == Role::Tool)
+        .map(|m| m.content.as_str())
+        .collect();
+    if !answers.is_empty() {
+        let said: Vec<&str> = answers.into_iter().rev().collect();
+        return format!(
+            "Mock answer from {model}: the tools said {}.",
+            said.join(", ")
+        );
+    }
     let asked = prompt
         .messages
         .iter()

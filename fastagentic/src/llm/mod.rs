@@ -16,6 +16,7 @@ mod prompt;
 mod provider;
 mod providers;
 pub(crate) mod sse;
+mod step;
 mod stream;
 mod transport;
 
@@ -28,6 +29,7 @@ pub use self::openai::{MaxTokensField, OpenAi};
 pub use self::prompt::{Message, Prompt, Role, ToolResult, ToolSpec};
 pub use self::provider::{BoxFuture, Provider};
 pub use self::providers::{Providers, default_providers};
+pub use self::step::AgentStep;
 pub use self::stream::{CompletionStream, StreamEvent, StreamSink};
 
 /// A set, non-empty environment variable.

@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::completion::{Completion, ToolCall};
-use crate::error::{AgentError, ErrorClass};
 
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -278,17 +277,6 @@ pub(crate) enum Turn<'a> {
     Message(&'a Message),
     /// Consecutive [`Role::Tool`] messages: the answers to one turn's calls.
     ToolAnswers(Vec<&'a Message>),
-}
-
-/// What a [`Role::Tool`] message answers, or the error that says how to build one.
-pub(crate) fn tool_result_of(message: &Message) -> Result<&ToolResult, AgentError> {
-    message.tool_result.as_ref().ok_or_else(|| {
-        AgentError::new(
-            ErrorClass::InvalidInput,
-            "a `tool` message must name the call it answers: build it with \
-             `Message::tool_result(&call, output)` or `Message::tool_error(&call, message)`",
-        )
-    })
 }
 
 impl From<&str> for Prompt {

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;
 
+use super::prompt::{Message, ToolResult};
 use super::sse::{SseDecoder, SseEvent};
 use super::stream::{CompletionStream, StreamEvent};
 use crate::error::{AgentError, ErrorClass};
@@ -304,6 +305,17 @@ pub(crate) fn join(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
+}
+
+/// What a [`Role::Tool`] message answers, or the error that says how to build one.
+pub(crate) fn tool_result_of(message: &Message) -> Result<&ToolResult, AgentError> {
+    message.tool_result.as_ref().ok_or_else(|| {
+        AgentError::new(
+            ErrorClass::InvalidInput,
+            "a `tool` message must name the call it answers: build it with \
+             `Message::tool_result(&call, output)` or `Message::tool_error(&call, message)`",
+        )
+    })
 }
 
 #[cfg(test)]

@@ -6,13 +6,13 @@
 //! handle to its notes.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::time::Instant;
 
 use super::events::{EventData, EventKind, PipelineEvent, RunNotes, Sinks, Steering};
 use super::timeout::TimeoutPolicy;
-use crate::llm::{Providers, StreamSink};
+use crate::llm::{AgentStep, Prompt, Providers, StreamSink};
 use crate::pricing::Pricing;
 use crate::reliability::RetryPolicy;
 use crate::spend::{CallRecord, Ledger, Spend};
@@ -83,6 +83,18 @@ pub(crate) struct RunState {
     stream: Option<StreamSink>,
     /// What the run spent; made on the first priced call unless the caller gave one.
     spend: OnceLock<Arc<Spend>>,
+    /// Where each agent loop of the run got to, so that a retry or a fallback of the body
+    /// continues the conversation instead of calling its tools again.
+    loops: Mutex<Vec<LoopMemory>>,
+}
+
+/// How far one agent loop got: the prompt it started from, the conversation since, and
+/// its model calls.
+#[derive(Clone, Debug)]
+pub(crate) struct LoopMemory {
+    pub(crate) start: Prompt,
+    pub(crate) transcript: Prompt,
+    pub(crate) steps: Vec<AgentStep>,
 }
 
 impl RunState {
@@ -107,6 +119,22 @@ impl RunState {
             notes: OnceLock::new(),
             stream: None,
             spend: OnceLock::new(),
+            loops: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Where the loop that started from `start` got to in an earlier attempt, if anywhere.
+    pub(crate) fn recall_loop(&self, start: &Prompt) -> Option<LoopMemory> {
+        let loops = self.loops.lock().unwrap_or_else(PoisonError::into_inner);
+        loops.iter().find(|l| l.start == *start).cloned()
+    }
+
+    /// Keeps where a loop got to, replacing what was kept of it before.
+    pub(crate) fn remember_loop(&self, memory: LoopMemory) {
+        let mut loops = self.loops.lock().unwrap_or_else(PoisonError::into_inner);
+        match loops.iter_mut().find(|l| l.start == memory.start) {
+            Some(kept) => *kept = memory,
+            None => loops.push(memory),
         }
     }
 

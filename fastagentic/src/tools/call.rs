@@ -101,6 +101,28 @@ impl AgentContext {
     }
 }
 
+impl AgentContext {
+    /// Reports a call the model asked for that cannot run at all (no tool of that name,
+    /// arguments that are not JSON), as a `ToolCall` and a failed `ToolResult`, so hooks
+    /// and metrics see it like any failed call.
+    pub(crate) async fn report_unrunnable(&self, name: &str, input: Value, err: &AgentError) {
+        let call = ToolCallRun {
+            ctx: self,
+            name: Arc::from(name),
+            input: Arc::new(input),
+        };
+        call.report(EventKind::ToolCall, 1, None, None, None).await;
+        call.report(
+            EventKind::ToolResult,
+            1,
+            None,
+            Some(Duration::ZERO),
+            Some(err),
+        )
+        .await;
+    }
+}
+
 /// How an attempt failed: for good (bad input, a veto), or in a way a retry may fix.
 enum Failure {
     Final(AgentError),
