@@ -19,6 +19,7 @@ use fastagentic::pricing::Pricing;
 use fastagentic::reliability::EventKind;
 use fastagentic::server::{Route, ServeError};
 use fastagentic::spend::Ledger;
+use fastagentic::tools::{Tool, Tools};
 use fastagentic_testing::{FakeServer, Reply, json_of, sse_json_events};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -704,6 +705,56 @@ async fn an_app_owns_its_metrics_prices_ledger_and_attempt_default() {
     let listing = json_of(client().get(server.url("/endpoints")).send().await.unwrap()).await;
     let retry = &listing["endpoints"][0]["policies"]["retry"];
     assert_eq!(retry["max_attempts"], 5, "{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_agent_loop_sends_tool_calls_results_and_text() {
+    #[derive(Deserialize, Serialize, schemars::JsonSchema)]
+    struct Nothing {}
+    let route = Route::new("/agent/stream", |ctx: AgentContext, (): ()| async move {
+        let clock = Tool::new("clock", "The time in UTC", |_: Nothing| async {
+            Ok::<_, AgentError>("12:00")
+        })
+        .map_err(|e| AgentError::new(ErrorClass::Other, e.to_string()))?;
+        let answer = ctx
+            .llm()
+            .run("What time is it?", &Tools::new().with(clock))
+            .await?;
+        Ok(answer.text().to_owned())
+    })
+    .model("mock/agent")
+    .stream(true);
+    let mock = MockProvider::new().push(MockReply::tool_call("clock", json!({})));
+    let app = App::bare("Agent")
+        .route(route)
+        .providers(Providers::new().with(mock));
+    let server = start(app).await;
+    let response = client()
+        .post(server.url("/agent/stream"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = sse_json_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    assert!(position("tool_call") < position("tool_result"), "{names:?}");
+    assert!(position("tool_result") < position("delta"), "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    let (_, call) = &events[position("tool_call")];
+    assert_eq!(call["name"], "clock");
+    let (_, result) = &events[position("tool_result")];
+    assert_eq!(
+        result,
+        &json!({"id": call["id"], "name": "clock", "content": "12:00", "is_error": false})
+    );
+    let text: String = events
+        .iter()
+        .filter(|(name, _)| name == "delta")
+        .map(|(_, d)| d["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "Mock answer from agent: the tools said 12:00.");
 }
 
 #[tokio::test(flavor = "multi_thread")]

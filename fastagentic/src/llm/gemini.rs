@@ -331,7 +331,7 @@ impl Response {
                 }),
                 StreamEvent::Usage(usage) => completion.usage = Some(usage),
                 StreamEvent::Finish(reason) => completion.finish_reason = Some(reason),
-                StreamEvent::Refusal(_) => {}
+                StreamEvent::Refusal(_) | StreamEvent::ToolResult { .. } => {}
             }
         }
         completion.tool_calls = calls;

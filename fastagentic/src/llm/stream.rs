@@ -39,6 +39,18 @@ pub enum StreamEvent {
         /// More of the arguments' JSON text.
         arguments: String,
     },
+    /// A tool's answer to a call, sent to the caller by an agent loop
+    /// ([`Llm::run`](crate::llm::Llm::run)) between two model calls; never by a provider.
+    ToolResult {
+        /// The call it answers.
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// The output, or what the model is told went wrong.
+        content: String,
+        /// Whether the call failed.
+        is_error: bool,
+    },
     /// Usage so far. Providers report it cumulatively, so it replaces, never adds to,
     /// what came before.
     Usage(Usage),
@@ -53,7 +65,7 @@ impl StreamEvent {
             StreamEvent::Text(s) | StreamEvent::Reasoning(s) | StreamEvent::Refusal(s) => {
                 !s.is_empty()
             }
-            StreamEvent::ToolCall { .. } => true,
+            StreamEvent::ToolCall { .. } | StreamEvent::ToolResult { .. } => true,
             StreamEvent::Started { .. } | StreamEvent::Usage(_) | StreamEvent::Finish(_) => false,
         }
     }
@@ -239,6 +251,8 @@ impl CompletionStream {
             }
             StreamEvent::Usage(usage) => so_far.usage = Some(usage),
             StreamEvent::Finish(reason) => so_far.finish_reason = Some(reason),
+            // Not part of any one model's answer.
+            StreamEvent::ToolResult { .. } => {}
         }
     }
 }

@@ -75,6 +75,15 @@ fn to_event(item: &StreamEvent) -> Option<Event> {
             "tool_call",
             &json!({ "index": index, "id": id, "name": name, "arguments": arguments }),
         ),
+        StreamEvent::ToolResult {
+            id,
+            name,
+            content,
+            is_error,
+        } => event(
+            "tool_result",
+            &json!({ "id": id, "name": name, "content": content, "is_error": is_error }),
+        ),
         StreamEvent::Usage(usage) => event("usage", &json!(usage)),
         StreamEvent::Finish(reason) => event("finish", &json!({ "reason": reason.as_str() })),
         _ => return None,

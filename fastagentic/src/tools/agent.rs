@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::Tools;
 use crate::context::AgentContext;
 use crate::error::{AgentError, ErrorClass, ErrorDetail};
-use crate::llm::{AgentStep, Completion, Llm, Prompt, ToolCall, Usage};
+use crate::llm::{AgentStep, Completion, Llm, Prompt, StreamEvent, ToolCall, Usage};
 use crate::reliability::run::LoopMemory;
 
 /// What an agent loop ended with.
@@ -107,7 +107,7 @@ impl Llm<'_> {
             steps: Vec::new(),
         });
         loop {
-            let completion = self.complete(memory.transcript.clone()).await?;
+            let completion = self.step(memory.transcript.clone()).await?;
             memory.steps.push(AgentStep::of(&completion));
             memory.transcript = memory.transcript.answered(&completion);
             if completion.tool_calls.is_empty() {
@@ -125,12 +125,36 @@ impl Llm<'_> {
             let answers =
                 join_all((completion.tool_calls.iter()).map(|call| answer(ctx, tools, call))).await;
             for (call, answer) in completion.tool_calls.iter().zip(answers) {
-                memory.transcript = match answer {
-                    Ok(output) => memory.transcript.tool_result(call, output),
-                    Err(message) => memory.transcript.tool_error(call, message),
+                let (content, is_error) = match answer {
+                    Ok(output) => (output, false),
+                    Err(message) => (message, true),
+                };
+                ctx.send(StreamEvent::ToolResult {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    content: content.clone(),
+                    is_error,
+                })
+                .await;
+                memory.transcript = if is_error {
+                    memory.transcript.tool_error(call, content)
+                } else {
+                    memory.transcript.tool_result(call, content)
                 };
             }
             ctx.run().remember_loop(memory.clone());
+        }
+    }
+}
+
+impl Llm<'_> {
+    /// One model call of the loop: streamed to the caller (text deltas and tool-call
+    /// fragments) when the caller streams, whole otherwise.
+    async fn step(&self, prompt: Prompt) -> Result<Completion, AgentError> {
+        if self.context().is_streaming() {
+            self.stream(prompt).await?.collect().await
+        } else {
+            self.complete(prompt).await
         }
     }
 }
