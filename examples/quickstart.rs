@@ -1,4 +1,4 @@
-//! The quickstart: an agent server with two endpoints, ready in one command.
+//! The quickstart: an agent server with three endpoints, ready in one command.
 //!
 //! ```text
 //! cargo run --example quickstart
@@ -9,6 +9,9 @@
 //!   `text/event-stream` of deltas when `"stream": true`.
 //! - `POST /analyze` takes `{"text"}` and runs behind every policy: a rate limit, a total
 //!   timeout, a circuit breaker, retries and a fallback chain.
+//! - `POST /agent` takes `{"question"}` and lets the model use two tools, a calculator
+//!   and a clock, until it answers `{"answer", "steps", "tools_used", "cost_usd"}`; with
+//!   `Accept: text/event-stream` it streams the tool calls, their results and the text.
 //!
 //! With no API key set it answers from the built-in mock provider (models named
 //! `mock/...`), so it works offline. Set `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or
@@ -17,8 +20,10 @@
 //! set, whoever reaches the port spends on that key).
 
 use fastagentic::App;
-use fastagentic::llm::{Completion, Usage};
+use fastagentic::llm::{Completion, MockProvider, MockReply, Providers, Role, Usage};
 use fastagentic::prelude::*;
+use fastagentic::tools::{Tool, Tools};
+use schemars::JsonSchema;
 
 /// The model used when a request names none: the first provider with a key, else the
 /// mock.
@@ -169,6 +174,130 @@ async fn analyze(ctx: AgentContext, doc: Document) -> Result<Analysis, AgentErro
     })
 }
 
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Operation {
+    Add,
+    Subtract,
+    Multiply,
+    Divide,
+}
+
+/// `a <operation> b`.
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct Calculation {
+    a: f64,
+    operation: Operation,
+    b: f64,
+}
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct NoInput {}
+
+/// The agent's tools: arithmetic it should not do in its head, and the time it cannot
+/// know.
+fn agent_tools() -> Result<Tools, fastagentic::tools::InvalidTool> {
+    let calculator = Tool::new(
+        "calculator",
+        "Computes a + b, a - b, a * b or a / b exactly",
+        |c: Calculation| async move {
+            match c.operation {
+                Operation::Add => Ok(c.a + c.b),
+                Operation::Subtract => Ok(c.a - c.b),
+                Operation::Multiply => Ok(c.a * c.b),
+                Operation::Divide if c.b == 0.0 => Err(AgentError::new(
+                    ErrorClass::InvalidInput,
+                    "cannot divide by zero",
+                )),
+                Operation::Divide => Ok(c.a / c.b),
+            }
+        },
+    )?;
+    let clock = Tool::new(
+        "clock",
+        "The current date and time in UTC",
+        |_: NoInput| async {
+            Ok::<_, AgentError>(httpdate::fmt_http_date(std::time::SystemTime::now()))
+        },
+    )?;
+    Ok(Tools::new().with(calculator).with(clock).max_steps(6))
+}
+
+#[derive(Clone, Deserialize)]
+struct Question {
+    question: String,
+}
+
+#[derive(Serialize)]
+struct AgentReply {
+    answer: String,
+    steps: usize,
+    tools_used: Vec<String>,
+    cost_usd: Option<f64>,
+}
+
+/// Answers a question with the calculator and the clock at hand.
+#[agent_endpoint(
+    path = "/agent",
+    retry(max_attempts = 3, initial_delay_ms = 250),
+    timeout(total_ms = 120_000, llm_call_ms = 60_000, tool_call_ms = 5_000)
+)]
+async fn agent(ctx: AgentContext, question: Question) -> Result<AgentReply, AgentError> {
+    let tools = agent_tools().map_err(|err| AgentError::new(ErrorClass::Other, err.to_string()))?;
+    let prompt = Prompt::user(&question.question)
+        .system("Use the calculator for arithmetic and the clock for the time.");
+    let answer = ctx
+        .llm()
+        .with_model(default_model())
+        .run(prompt, &tools)
+        .await?;
+    Ok(AgentReply {
+        answer: answer.text().to_owned(),
+        steps: answer.steps.len(),
+        tools_used: answer
+            .steps
+            .iter()
+            .flat_map(|s| s.tool_calls.clone())
+            .collect(),
+        cost_usd: answer.cost_usd().and_then(|cost| cost.try_into().ok()),
+    })
+}
+
+/// The mock as a scripted agent, for when no key is set: asked a question with tools on
+/// offer, it calls the clock and, when the question holds two numbers, the calculator
+/// (adding them, or whatever `times`, `minus` or `divided` asks); once the tools have
+/// answered, it answers with what they said.
+fn scripted_agent(_model: &str, prompt: &Prompt) -> Option<MockReply> {
+    let offered = |name: &str| prompt.tools.iter().any(|t| t.name == name);
+    let answered = prompt.messages().iter().any(|m| m.role == Role::Tool);
+    if answered || !offered("clock") {
+        return None;
+    }
+    let mut reply = MockReply::tool_call("clock", serde_json::json!({}));
+    let question = prompt
+        .messages()
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map_or("", |m| m.content.as_str());
+    let numbers: Vec<f64> = question
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    if let ([a, b, ..], true) = (numbers.as_slice(), offered("calculator")) {
+        let operation = ["times", "minus", "divided"]
+            .into_iter()
+            .zip(["multiply", "subtract", "divide"])
+            .find(|(word, _)| question.contains(word))
+            .map_or("add", |(_, operation)| operation);
+        reply = reply.and_call(
+            "calculator",
+            serde_json::json!({"a": a, "operation": operation, "b": b}),
+        );
+    }
+    Some(reply)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), fastagentic::ServeError> {
     // Loopback only unless HOST says otherwise: with a key set, whoever reaches the port
@@ -200,8 +329,13 @@ async fn main() -> Result<(), fastagentic::ServeError> {
         "  curl -N http://127.0.0.1:{port}/chat -H 'content-type: application/json' \
          -d '{{\"prompt\": \"Stream me a haiku\", \"stream\": true}}'"
     );
+    println!(
+        "  curl -s http://127.0.0.1:{port}/agent -H 'content-type: application/json' \
+         -d '{{\"question\": \"What is 12 times 7, and what time is it?\"}}'"
+    );
     println!("  curl -s http://127.0.0.1:{port}/endpoints");
     App::new("fastagentic quickstart")
+        .providers(Providers::from_env().with(MockProvider::new().responder(scripted_agent)))
         .version(env!("CARGO_PKG_VERSION"))
         .serve(format!("{host}:{port}"))
         .await

@@ -175,6 +175,7 @@ impl MockReply {
 pub struct MockProvider {
     name: Arc<str>,
     script: Mutex<VecDeque<MockReply>>,
+    responder: Option<Responder>,
     default: MockReply,
     calls: AtomicU64,
     last: Mutex<Option<(String, Prompt)>>,
@@ -197,6 +198,7 @@ impl MockProvider {
         MockProvider {
             name: name.into(),
             script: Mutex::new(VecDeque::new()),
+            responder: None,
             default: MockReply::default(),
             calls: AtomicU64::new(0),
             last: Mutex::new(None),
@@ -218,6 +220,30 @@ impl MockProvider {
     pub fn enqueue(&self, reply: MockReply, n: usize) {
         let mut script = self.script.lock().unwrap_or_else(PoisonError::into_inner);
         script.extend(std::iter::repeat_n(reply, n));
+    }
+
+    /// Decides the reply from the call itself whenever the script is empty: `Some(reply)`
+    /// answers with it, `None` leaves it to the default reply. A demo agent on the mock
+    /// can so ask for the tools a prompt offers, on every request.
+    ///
+    /// ```
+    /// use fastagentic::llm::{MockProvider, MockReply, Prompt, Provider, Role};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mock = MockProvider::new().responder(|_model, prompt: &Prompt| {
+    ///     let answered = prompt.messages().iter().any(|m| m.role == Role::Tool);
+    ///     (!answered).then(|| MockReply::tool_call("clock", serde_json::json!({})))
+    /// });
+    /// let first = mock.complete("m", &Prompt::user("time?")).await.unwrap();
+    /// assert_eq!(first.tool_calls[0].name, "clock");
+    /// # }
+    /// ```
+    pub fn responder<F>(mut self, respond: F) -> Self
+    where
+        F: Fn(&str, &Prompt) -> Option<MockReply> + Send + Sync + 'static,
+    {
+        self.responder = Some(Responder(Arc::new(respond)));
+        self
     }
 
     /// Answers `reply` whenever the script is empty.
@@ -243,8 +269,13 @@ impl MockProvider {
         self.calls.fetch_add(1, Ordering::Relaxed);
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
             Some((model.to_owned(), prompt.clone()));
-        let mut script = self.script.lock().unwrap_or_else(PoisonError::into_inner);
-        script.pop_front().unwrap_or_else(|| self.default.clone())
+        let scripted = {
+            let mut script = self.script.lock().unwrap_or_else(PoisonError::into_inner);
+            script.pop_front()
+        };
+        scripted
+            .or_else(|| self.responder.as_ref().and_then(|r| (r.0)(model, prompt)))
+            .unwrap_or_else(|| self.default.clone())
     }
 
     fn answer(&self, reply: &MockReply, model: &str, prompt: &Prompt) -> Completion {
@@ -273,6 +304,18 @@ impl MockProvider {
     fn label(&self, err: AgentError, model: &str) -> AgentError {
         err.with_provider(self.name.clone())
             .with_model(model.to_owned())
+    }
+}
+
+/// A [`MockProvider::responder`] function.
+#[derive(Clone)]
+struct Responder(Arc<RespondFn>);
+
+type RespondFn = dyn Fn(&str, &Prompt) -> Option<MockReply> + Send + Sync;
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
     }
 }
 
