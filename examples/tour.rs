@@ -19,7 +19,12 @@
 //! 5. **noisy user**: one user (`X-User-Id: mallory`) goes over `per_user_rpm`: 429s with
 //!    `Retry-After`, while everyone else is served;
 //! 6. **burst**: more anonymous requests at once than the endpoint's `requests_per_minute`
-//!    leaves: the excess gets 429s.
+//!    leaves: the excess gets 429s;
+//! 7. **tool retry**: on a second endpoint, `POST /agent`, `gpt-4o` calls a stock tool
+//!    whose first attempt fails with a server error: the tool is retried, the model answers;
+//! 8. **mid-loop**: `gpt-4o` calls the tool, then fails with 503s: the loop falls back
+//!    to `claude-sonnet-4-5`, which gets the conversation so far (the call and its result,
+//!    as Anthropic `tool_use` / `tool_result` blocks) and answers; the tool ran once.
 //!
 //! Then it prints a table (outcomes, retries, fallbacks, breaker transitions and cost per
 //! phase), the spend ledger and the key lines of `GET /metrics`, shuts the server down
@@ -30,7 +35,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -40,8 +45,10 @@ use fastagentic::llm::{Anthropic, OpenAi, Providers};
 use fastagentic::prelude::*;
 use fastagentic::reliability::EventKind;
 use fastagentic::spend::{Totals, ledger};
+use fastagentic::tools::{Tool, Tools};
 use fastagentic_testing::{FakeServer, Reply};
 use indicatif::{ProgressBar, ProgressStyle};
+use schemars::JsonSchema;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -93,6 +100,65 @@ async fn ask(ctx: AgentContext, q: Question) -> Result<Answer, AgentError> {
         cost_usd: reply.cost_usd.and_then(|cost| cost.try_into().ok()),
     })
 }
+
+/// Attempts of the stock tool, for the tour's checks.
+static STOCK_ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+/// Whether the stock tool's next attempt fails (with a server error).
+static STOCK_FAILS_NEXT: AtomicBool = AtomicBool::new(false);
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct Sku {
+    /// The product's stock-keeping unit.
+    sku: String,
+}
+
+/// A warehouse API that the tour can make fail once.
+fn stock_tool() -> Result<Tool<Sku, Value>, AgentError> {
+    Tool::new(
+        "stock",
+        "Units in stock for a SKU",
+        |item: Sku| async move {
+            STOCK_ATTEMPTS.fetch_add(1, Ordering::SeqCst);
+            if STOCK_FAILS_NEXT.swap(false, Ordering::SeqCst) {
+                return Err(AgentError::new(
+                    ErrorClass::ServerError,
+                    "the warehouse API answered 502",
+                ));
+            }
+            Ok(json!({"sku": item.sku, "in_stock": 7}))
+        },
+    )
+    .map_err(|e| AgentError::new(ErrorClass::Other, e.to_string()))
+}
+
+/// Answers with the stock tool at hand, as an agent: tool calls within 500 ms each and
+/// retried like the LLM calls, and `claude-sonnet-4-5` when `gpt-4o` fails mid-loop.
+#[agent_endpoint(
+    path = "/agent",
+    timeout(total_ms = 15_000, llm_call_ms = 1_500, tool_call_ms = 500),
+    retry(max_attempts = 2, backoff = "exponential", initial_delay_ms = 20, max_delay_ms = 200,
+          retry_on = ["rate_limit", "timeout", "server_error", "overloaded", "connection_error"]),
+    fallback(primary = "gpt-4o",
+             then("claude-sonnet-4-5",
+                  on = ["rate_limit", "timeout", "server_error", "overloaded", "connection_error"])),
+)]
+async fn agent(ctx: AgentContext, q: Question) -> Result<Answer, AgentError> {
+    let tools = Tools::new().with(stock_tool()?);
+    let answer = ctx.llm().run(Prompt::user(&q.question), &tools).await?;
+    Ok(Answer {
+        text: answer.text().to_owned(),
+        model: ctx.model().to_owned(),
+        provider: answer.completion.provider.to_string(),
+        cost_usd: answer.cost_usd().and_then(|cost| cost.try_into().ok()),
+    })
+}
+
+/// `gpt-4o` asking for the stock of SKU `A-1`, in Chat Completions' wire format.
+const STOCK_CALL: &str = r#"{"id":"chatcmpl-tour","object":"chat.completion","model":"gpt-4o",
+    "choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[
+      {"id":"call_stock_1","type":"function","function":{"name":"stock","arguments":"{\"sku\":\"A-1\"}"}}]},
+    "finish_reason":"tool_calls"}],
+    "usage":{"prompt_tokens":40,"completion_tokens":9,"total_tokens":49}}"#;
 
 // ---------------------------------------------------------------------------------------
 // Counting what the pipeline does, with hooks
@@ -396,6 +462,36 @@ impl Driver {
             .unwrap_or(Value::Null))
     }
 
+    /// Asks `/agent` one question; the tally has its answer.
+    async fn ask_agent(&self, question: &str) -> Tally {
+        let response = self
+            .client
+            .post(format!("{}/agent", self.base))
+            .json(&json!({ "question": question }))
+            .send()
+            .await;
+        let mut tally = Tally {
+            requests: 1,
+            ..Tally::default()
+        };
+        match response {
+            Ok(response) if response.status() == 200 => {
+                let body: Value = response.json().await.unwrap_or_default();
+                let model = body["model"].as_str().unwrap_or("?").to_owned();
+                *tally.ok_by_model.entry(model).or_default() += 1;
+            }
+            Ok(response) => {
+                *tally
+                    .by_status
+                    .entry(response.status().as_u16())
+                    .or_default() += 1
+            }
+            Err(_) => tally.transport_errors += 1,
+        }
+        self.bar.inc(1);
+        tally
+    }
+
     /// The `X-RateLimit-Remaining` an anonymous caller sees now (this costs one request).
     async fn remaining(&self, tally: &Mutex<Tally>) -> Option<usize> {
         let response = self
@@ -457,6 +553,7 @@ fn cost_since(before: &Totals) -> f64 {
 struct Tour {
     driver: Driver,
     primary: FakeServer,
+    backup: FakeServer,
     events: SharedEvents,
     phases: Vec<Phase>,
     problems: Vec<String>,
@@ -695,7 +792,7 @@ impl Tour {
 }
 
 /// The metrics `GET /metrics` is printed for.
-const KEY_METRICS: [&str; 7] = [
+const KEY_METRICS: [&str; 8] = [
     "fastagentic_requests_total",
     "fastagentic_retries_total",
     "fastagentic_fallback_triggered_total",
@@ -703,6 +800,7 @@ const KEY_METRICS: [&str; 7] = [
     "fastagentic_circuit_state",
     "fastagentic_rate_limited_total",
     "fastagentic_llm_cost_usd_total",
+    "fastagentic_tool_calls_total",
 ];
 
 async fn phases(tour: &mut Tour) -> Result<(), String> {
@@ -836,6 +934,61 @@ async fn phases(tour: &mut Tour) -> Result<(), String> {
         },
     )
     .await?;
+
+    tour.phase(
+        "tool retry",
+        "gpt-4o calls a tool that fails once: retried, then answered",
+        async |d, fake, _| {
+            fake.push(Reply::json(200, STOCK_CALL));
+            STOCK_FAILS_NEXT.store(true, Ordering::SeqCst);
+            let before = STOCK_ATTEMPTS.load(Ordering::SeqCst);
+            let tally = d.ask_agent("How many A-1 are in stock?").await;
+            let attempts = STOCK_ATTEMPTS.load(Ordering::SeqCst) - before;
+            if tally.ok(PRIMARY) != 1 || attempts != 2 {
+                return Err(format!(
+                    "tool retry: expected {PRIMARY} to answer after 2 tool attempts, got \
+                     {attempts} attempts and {tally:?}"
+                ));
+            }
+            Ok((
+                tally,
+                Some("the stock tool failed with a 502, ran again after 20 ms, answered".into()),
+            ))
+        },
+    )
+    .await?;
+
+    let backup = tour.backup.clone();
+    tour.phase(
+        "mid-loop",
+        "gpt-4o calls a tool, then 503s: claude continues the conversation",
+        async move |d, fake, _| {
+            fake.push(Reply::json(200, STOCK_CALL));
+            fake.push_n(Reply::server_error(503), 2);
+            let before = STOCK_ATTEMPTS.load(Ordering::SeqCst);
+            let tally = d.ask_agent("How many A-1 are in stock?").await;
+            let attempts = STOCK_ATTEMPTS.load(Ordering::SeqCst) - before;
+            let sent = backup
+                .requests()
+                .last()
+                .and_then(|r| r.json())
+                .unwrap_or_default();
+            let answered = &sent["messages"][2]["content"][0];
+            if tally.ok(BACKUP) != 1 || attempts != 1 || answered["type"] != "tool_result" {
+                return Err(format!(
+                    "mid-loop: expected {BACKUP} to answer from the transcript with the \
+                     tool run once; got {attempts} tool runs, {tally:?}, and sent {sent}"
+                ));
+            }
+            let note = format!(
+                "{BACKUP} got the call as tool_use and its result as tool_result ({}); the \
+                 tool ran once",
+                answered["content"]
+            );
+            Ok((tally, Some(note)))
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -886,7 +1039,7 @@ async fn tour() -> Result<ExitCode, String> {
     );
     println!();
 
-    let bar = ProgressBar::new(60 + 60 + 60 + 20 + 40);
+    let bar = ProgressBar::new(60 + 60 + 60 + 20 + 40 + 2);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} {msg:<11} [{elapsed_precise}] [{bar:40}] {pos}/{len} ({per_sec})",
@@ -908,6 +1061,7 @@ async fn tour() -> Result<ExitCode, String> {
     let mut tour = Tour {
         driver: driver.clone(),
         primary: primary.clone(),
+        backup: backup.clone(),
         events,
         phases: Vec::new(),
         problems: Vec::new(),
