@@ -293,3 +293,29 @@ async fn an_openai_loop_falls_back_to_claude_with_the_transcript_in_claudes_shap
     let providers: Vec<&str> = answer.steps.iter().map(|s| &*s.provider).collect();
     assert_eq!(providers, ["openai", "anthropic"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_calls_of_one_turn_run_concurrently() {
+    let slow = |name: &str| {
+        Tool::new(name, "Takes a second", |_: Nothing| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, AgentError>("done")
+        })
+        .unwrap()
+    };
+    let tools = Tools::new().with(slow("first")).with(slow("second"));
+    let mock = Arc::new(
+        MockProvider::new()
+            .push(MockReply::tool_call("first", json!({})).and_call("second", json!({}))),
+    );
+    let pipeline = Pipeline::builder()
+        .model("mock/agent")
+        .providers(providers(&mock))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let answer = agent(&pipeline, &tools).await.unwrap();
+    assert_eq!(answers(&answer).len(), 2);
+    // Side by side: one second, not two.
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}
