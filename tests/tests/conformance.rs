@@ -255,6 +255,7 @@ impl Folded {
                 id,
                 name,
                 arguments,
+                ..
             } => {
                 let call = self.calls.entry(index).or_default();
                 if id.is_some() {

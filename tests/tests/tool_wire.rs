@@ -195,7 +195,8 @@ async fn gemini_function_calls_streamed_then_answered() {
     // Gemini streams whole parts: two calls in one chunk, then the finish with usage.
     let stream = concat!(
         "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[",
-        "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"location\":\"Paris\"}}},",
+        "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"location\":\"Paris\"}},",
+        "\"thoughtSignature\":\"c2lnLTE=\"},",
         "{\"functionCall\":{\"name\":\"get_weather\",\"args\":{\"location\":\"Atlantis\"}}}]}}],",
         "\"modelVersion\":\"gemini-2.0-flash\"}\r\n\r\n",
         "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"\"}]},",
@@ -222,7 +223,8 @@ async fn gemini_function_calls_streamed_then_answered() {
             json!([
                 {"role": "user", "parts": [{"text": "Paris and Atlantis?"}]},
                 {"role": "model", "parts": [
-                    {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}}},
+                    {"functionCall": {"name": "get_weather", "args": {"location": "Paris"}},
+                     "thoughtSignature": "c2lnLTE="},
                     {"functionCall": {"name": "get_weather", "args": {"location": "Atlantis"}}},
                 ]},
                 {"role": "user", "parts": [
@@ -239,11 +241,7 @@ async fn gemini_function_calls_streamed_then_answered() {
 async fn a_plain_text_tool_output_and_a_cut_call_still_make_a_valid_history() {
     // A call cut short by max_tokens has arguments that are not JSON: Anthropic and Gemini
     // still get an object, so the answer that follows refers to a call the turn holds.
-    let cut = ToolCall {
-        id: "call_cut".into(),
-        name: "get_weather".into(),
-        arguments: "{\"locati".into(),
-    };
+    let cut = ToolCall::new("call_cut", "get_weather", "{\"locati");
     let prompt = Prompt::from_messages([
         Message::new(Role::User, "?"),
         Message::assistant("", vec![cut.clone()]),

@@ -318,6 +318,7 @@ impl WireMessage {
                     id,
                     name,
                     arguments: input.to_string(),
+                    signature: None,
                 }),
                 Block::Other => {}
             }
@@ -419,6 +420,7 @@ fn block_start(index: u32, block: Block, out: &mut Vec<StreamEvent>) {
             id: Some(id),
             name: Some(name),
             arguments: String::new(),
+            signature: None,
         }),
         _ => {}
     }
@@ -436,6 +438,7 @@ fn block_delta(index: u32, delta: Delta, out: &mut Vec<StreamEvent>) {
                 id: None,
                 name: None,
                 arguments: partial_json,
+                signature: None,
             });
         }
         _ => {}

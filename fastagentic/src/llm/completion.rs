@@ -118,9 +118,28 @@ pub struct ToolCall {
     /// The arguments as the JSON text the model wrote. It may be cut short when the
     /// answer hit `max_tokens`; [`ToolCall::parse_arguments`] tells.
     pub arguments: String,
+    /// An opaque token the provider attached to the call and wants back with it in the
+    /// conversation (Gemini's `thoughtSignature`, which its thinking models require);
+    /// sent back by [`Prompt::answered`](crate::llm::Prompt::answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl ToolCall {
+    /// A call of tool `name` with `arguments` (JSON text), known by `id`.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+            signature: None,
+        }
+    }
+
     /// The arguments as the JSON object Anthropic and Gemini take back in the history. A
     /// call whose text is not an object (cut short by `max_tokens`) is sent as `{}`: the
     /// turn must still hold the call its answer refers to.

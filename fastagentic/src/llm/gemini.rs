@@ -120,10 +120,13 @@ fn wire_turn(turn: &Turn<'_>) -> Result<Value, AgentError> {
     }
     let text =
         (!m.content.is_empty() || m.tool_calls.is_empty()).then(|| json!({"text": m.content}));
-    let calls = m
-        .tool_calls
-        .iter()
-        .map(|c| json!({"functionCall": {"name": c.name, "args": c.arguments_object()}}));
+    let calls = m.tool_calls.iter().map(|c| {
+        let mut part = json!({"functionCall": {"name": c.name, "args": c.arguments_object()}});
+        if let Some(signature) = &c.signature {
+            part["thoughtSignature"] = json!(signature);
+        }
+        part
+    });
     let parts: Vec<Value> = text.into_iter().chain(calls).collect();
     Ok(json!({"role": "model", "parts": parts}))
 }
@@ -218,6 +221,8 @@ struct Part {
     #[serde(default)]
     thought: bool,
     function_call: Option<FunctionCall>,
+    /// What Gemini's thinking models attach to a function call and want back with it.
+    thought_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +287,7 @@ fn finish_reason(raw: &str, called_tools: bool) -> FinishReason {
 /// Splits a response's parts into events; `calls` numbers the tool calls across chunks.
 fn part_events(parts: Vec<Part>, calls: &mut u32, out: &mut Vec<StreamEvent>) {
     for part in parts {
+        let mut part_signature = part.thought_signature;
         match (part.text, part.function_call) {
             (Some(text), _) if part.thought => out.push(StreamEvent::Reasoning(text)),
             (Some(text), _) if !text.is_empty() => out.push(StreamEvent::Text(text)),
@@ -292,6 +298,7 @@ fn part_events(parts: Vec<Part>, calls: &mut u32, out: &mut Vec<StreamEvent>) {
                     id: Some(format!("call_{calls}")),
                     name: Some(call.name),
                     arguments: call.args.to_string(),
+                    signature: part_signature.take(),
                 });
                 *calls += 1;
             }
@@ -323,11 +330,13 @@ impl Response {
                     id,
                     name,
                     arguments,
+                    signature,
                     ..
                 } => calls.push(ToolCall {
                     id: id.unwrap_or_default(),
                     name: name.unwrap_or_default(),
                     arguments,
+                    signature,
                 }),
                 StreamEvent::Usage(usage) => completion.usage = Some(usage),
                 StreamEvent::Finish(reason) => completion.finish_reason = Some(reason),

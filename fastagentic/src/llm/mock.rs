@@ -296,6 +296,7 @@ impl MockProvider {
                 id: format!("mock_call_{}_{n}", self.calls()),
                 name: name.clone(),
                 arguments: arguments.to_string(),
+                signature: None,
             })
             .collect();
         completion

@@ -372,6 +372,7 @@ impl ChatCompletion {
                 id: call.id.unwrap_or_default(),
                 name: call.function.name.unwrap_or_default(),
                 arguments: call.function.arguments,
+                signature: None,
             })
             .collect();
         completion
@@ -445,6 +446,7 @@ impl ChunkDecoder {
                 id: call.id,
                 name: call.function.name,
                 arguments: call.function.arguments,
+                signature: None,
             });
         }
         if let Some(reason) = choice.finish_reason {

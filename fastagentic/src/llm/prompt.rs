@@ -43,11 +43,7 @@ impl Role {
 /// ```
 /// use fastagentic::llm::{Message, Role, ToolCall};
 ///
-/// let call = ToolCall {
-///     id: "call_1".into(),
-///     name: "clock".into(),
-///     arguments: "{}".into(),
-/// };
+/// let call = ToolCall::new("call_1", "clock", "{}");
 /// let turn = Message::assistant("", vec![call.clone()]);
 /// let answer = Message::tool_result(&call, r#"{"utc":"12:00"}"#);
 /// assert_eq!(answer.role, Role::Tool);

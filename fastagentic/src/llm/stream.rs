@@ -38,6 +38,9 @@ pub enum StreamEvent {
         name: Option<String>,
         /// More of the arguments' JSON text.
         arguments: String,
+        /// The provider's opaque token for the call, when it sends one (Gemini's
+        /// `thoughtSignature`); see [`ToolCall::signature`].
+        signature: Option<String>,
     },
     /// A tool's answer to a call, sent to the caller by an agent loop
     /// ([`Llm::run`](crate::llm::Llm::run)) between two model calls; never by a provider.
@@ -239,6 +242,7 @@ impl CompletionStream {
                 id,
                 name,
                 arguments,
+                signature,
             } => {
                 let call = self.tool_call(index);
                 if let Some(id) = id {
@@ -248,6 +252,9 @@ impl CompletionStream {
                     call.name = name;
                 }
                 call.arguments.push_str(&arguments);
+                if signature.is_some() {
+                    call.signature = signature;
+                }
             }
             StreamEvent::Usage(usage) => so_far.usage = Some(usage),
             StreamEvent::Finish(reason) => so_far.finish_reason = Some(reason),
@@ -284,6 +291,7 @@ pub(crate) fn completion_events(completion: &Completion) -> Vec<StreamEvent> {
             id: Some(call.id.clone()),
             name: Some(call.name.clone()),
             arguments: call.arguments.clone(),
+            signature: None,
         });
     }
     events.extend(completion.usage.map(StreamEvent::Usage));
@@ -338,18 +346,21 @@ mod tests {
                 id: Some("b".into()),
                 name: Some("second".into()),
                 arguments: "{\"x\":".into(),
+                signature: None,
             }),
             Ok(StreamEvent::ToolCall {
                 index: 0,
                 id: Some("a".into()),
                 name: Some("first".into()),
                 arguments: "{}".into(),
+                signature: None,
             }),
             Ok(StreamEvent::ToolCall {
                 index: 1,
                 id: None,
                 name: None,
                 arguments: "1}".into(),
+                signature: Some("sig".into()),
             }),
             Ok(StreamEvent::Text("lo".into())),
             Ok(StreamEvent::Usage(Usage::new(3, 1))),
@@ -363,6 +374,7 @@ mod tests {
         let names: Vec<_> = done.tool_calls.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["first", "second"]);
         assert_eq!(done.tool_calls[1].arguments, "{\"x\":1}");
+        assert_eq!(done.tool_calls[1].signature.as_deref(), Some("sig"));
     }
 
     #[tokio::test]

@@ -71,6 +71,7 @@ fn to_event(item: &StreamEvent) -> Option<Event> {
             id,
             name,
             arguments,
+            ..
         } => event(
             "tool_call",
             &json!({ "index": index, "id": id, "name": name, "arguments": arguments }),
