@@ -319,3 +319,39 @@ async fn the_calls_of_one_turn_run_concurrently() {
     // Side by side: one second, not two.
     assert_eq!(started.elapsed(), Duration::from_secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_loop_is_not_paid_again_when_the_body_fails_after_it() {
+    let (_, reads, tools) = toolbox();
+    let mock = Arc::new(MockProvider::new().push(MockReply::tool_call("clock", json!({}))));
+    let pipeline = Pipeline::builder()
+        .model("mock/agent")
+        .providers(providers(&mock))
+        .retry(retry(2))
+        .build()
+        .unwrap();
+    let answer = pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| {
+            let tools = tools.clone();
+            async move {
+                let answer = ctx.llm().run("What time is it?", &tools).await?;
+                // Whatever the body does after the loop fails once.
+                if ctx.attempt() == 1 {
+                    return Err(AgentError::new(ErrorClass::ServerError, "storage hiccup"));
+                }
+                Ok(answer)
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.text(),
+        "Mock answer from agent: the tools said 12:00."
+    );
+    assert_eq!(
+        mock.calls(),
+        2,
+        "the second attempt reused the finished loop"
+    );
+    assert_eq!(reads.load(Ordering::SeqCst), 1);
+}

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::events::{EventData, EventKind, PipelineEvent, RunNotes, Sinks, Steering};
 use super::timeout::TimeoutPolicy;
-use crate::llm::{AgentStep, Prompt, Providers, StreamSink};
+use crate::llm::{AgentStep, Completion, Prompt, Providers, StreamSink};
 use crate::pricing::Pricing;
 use crate::reliability::RetryPolicy;
 use crate::spend::{CallRecord, Ledger, Spend};
@@ -95,6 +95,8 @@ pub(crate) struct LoopMemory {
     pub(crate) start: Prompt,
     pub(crate) transcript: Prompt,
     pub(crate) steps: Vec<AgentStep>,
+    /// The model's last answer, once the loop finished.
+    pub(crate) answer: Option<Completion>,
 }
 
 impl RunState {

@@ -105,12 +105,23 @@ impl Llm<'_> {
             start: start.clone(),
             transcript: start,
             steps: Vec::new(),
+            answer: None,
         });
+        if let Some(completion) = memory.answer {
+            // Finished in an earlier attempt (the body failed after it): the same answer,
+            // not a second bill.
+            return Ok(AgentAnswer {
+                completion,
+                transcript: memory.transcript,
+                steps: memory.steps,
+            });
+        }
         loop {
             let completion = self.step(memory.transcript.clone()).await?;
             memory.steps.push(AgentStep::of(&completion));
             memory.transcript = memory.transcript.answered(&completion);
             if completion.tool_calls.is_empty() {
+                memory.answer = Some(completion.clone());
                 ctx.run().remember_loop(memory.clone());
                 return Ok(AgentAnswer {
                     completion,
