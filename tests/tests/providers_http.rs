@@ -354,6 +354,73 @@ async fn slow_chunks_within_the_idle_limit_are_fine() {
 }
 
 #[tokio::test]
+async fn a_200_without_the_required_fields_is_a_server_error_not_an_empty_answer() {
+    let server = FakeServer::start().await.unwrap();
+    for (client, model, route) in all(&server) {
+        let bodies: &[&str] = match route {
+            Route::OpenAi => &["{}", r#"{"id":"x","choices":[]}"#, r#"{"choices":[{}]}"#],
+            Route::Anthropic => &["{}", r#"{"id":"x","type":"message","role":"assistant"}"#],
+            Route::Gemini => &["{}", r#"{"candidates":[]}"#],
+        };
+        for body in bodies {
+            server.push(Reply::json(200, *body));
+            let err = client
+                .complete(model, &Prompt::user("hi"))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.class(),
+                ErrorClass::ServerError,
+                "{route:?} {body}: {err}"
+            );
+            assert!(
+                err.message().contains("answered 200 without"),
+                "{route:?} {body}: {err}"
+            );
+        }
+    }
+    // A blocked Gemini prompt has no candidates either, and is not a server error.
+    server.push(Reply::json(
+        200,
+        r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#,
+    ));
+    let blocked = gemini(&server)
+        .complete("gemini-2.0-flash", &Prompt::user("hi"))
+        .await
+        .unwrap();
+    assert_eq!(blocked.finish_reason, Some(FinishReason::ContentFilter));
+}
+
+#[tokio::test]
+async fn an_empty_200_is_retried_and_falls_back_like_a_server_error() {
+    let server = FakeServer::start().await.unwrap();
+    server.push_for(Route::OpenAi, Reply::json(200, r#"{"choices":[]}"#));
+    let providers = Providers::new()
+        .with(openai(&server))
+        .with(anthropic(&server));
+    let chain = FallbackChain::builder("gpt-4o")
+        .then(
+            "claude-sonnet-4-5",
+            ClassSet::of(&[ErrorClass::ServerError]),
+        )
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder()
+        .fallback(chain)
+        .providers(Arc::new(providers))
+        .build()
+        .unwrap();
+    let answer = pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| async move {
+            ctx.llm().complete(Prompt::user("hi")).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer.provider.as_ref(), "anthropic");
+    assert!(!answer.text.is_empty());
+}
+
+#[tokio::test]
 async fn a_server_that_does_not_stream_says_so() {
     let server = FakeServer::start().await.unwrap();
     server.push(Reply::json(
@@ -364,7 +431,8 @@ async fn a_server_that_does_not_stream_says_so() {
         .stream("gpt-4o", &Prompt::user("hi"))
         .await
         .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::InvalidInput);
+    // The upstream's fault, not the caller's: retried and answered 502 like a server error.
+    assert_eq!(err.class(), ErrorClass::ServerError);
     assert!(
         err.message().contains("does not stream"),
         "{}",

@@ -165,6 +165,9 @@ impl Provider for Anthropic {
             let request = self.request(&body(model, prompt, false)?)?;
             let response = transport::send(&self.name, request).await?;
             let message: WireMessage = transport::json(&self.name, response).await?;
+            if message.content.is_none() {
+                return Err(transport::incomplete(&self.name, "a `content` array"));
+            }
             Ok(message.into_completion(self.name.clone()))
         })
     }
@@ -193,8 +196,8 @@ struct WireMessage {
     id: Option<String>,
     #[serde(default)]
     model: String,
-    #[serde(default)]
-    content: Vec<Block>,
+    // Required by the Messages format (it may be empty); absent means another schema.
+    content: Option<Vec<Block>>,
     stop_reason: Option<String>,
     stop_details: Option<StopDetails>,
     usage: Option<WireUsage>,
@@ -310,7 +313,7 @@ impl WireMessage {
             finish_reason: self.stop_reason.as_deref().map(finish_reason),
             ..Completion::default()
         };
-        for block in self.content {
+        for block in self.content.unwrap_or_default() {
             match block {
                 Block::Text { text } => completion.text.push_str(&text),
                 Block::Thinking { thinking } => completion.reasoning.push_str(&thinking),

@@ -164,6 +164,16 @@ impl Provider for Gemini {
             let response =
                 transport::send(&self.name, self.request(&path, &body(prompt)?)?).await?;
             let wire: Response = transport::json(&self.name, response).await?;
+            let blocked = wire
+                .prompt_feedback
+                .as_ref()
+                .is_some_and(|f| f.block_reason.is_some());
+            if wire.candidates.is_empty() && !blocked && wire.error.is_none() {
+                return Err(transport::incomplete(
+                    &self.name,
+                    "`candidates` (nor a `promptFeedback.blockReason`)",
+                ));
+            }
             Ok(wire.into_completion(self.name.clone(), model))
         })
     }

@@ -219,6 +219,9 @@ impl Provider for OpenAi {
             let request = self.request(&self.body(model, prompt, false)?)?;
             let response = transport::send(&self.name, request).await?;
             let body: ChatCompletion = transport::json(&self.name, response).await?;
+            if body.choices.first().is_none_or(|c| c.message.is_none()) {
+                return Err(transport::incomplete(&self.name, "a `choices[0].message`"));
+            }
             Ok(body.into_completion(self.name.clone()))
         })
     }
@@ -258,8 +261,7 @@ struct ChatCompletion {
 
 #[derive(Deserialize)]
 struct Choice {
-    #[serde(default)]
-    message: ChoiceMessage,
+    message: Option<ChoiceMessage>,
     finish_reason: Option<String>,
 }
 
@@ -356,7 +358,7 @@ impl ChatCompletion {
         let Some(choice) = self.choices.into_iter().next() else {
             return completion;
         };
-        let message = choice.message;
+        let message = choice.message.unwrap_or_default();
         let refused = message.refusal.is_some();
         completion.finish_reason = choice
             .finish_reason

@@ -125,6 +125,18 @@ pub(crate) fn malformed(provider: &str, err: &serde_json::Error) -> AgentError {
     .with_provider(provider.to_owned())
 }
 
+/// A 200 whose body parses but lacks what the wire format requires (`{}`, no choices, a
+/// gateway speaking another schema): the upstream's fault, retried and falling back like a
+/// server error, never an empty success.
+pub(crate) fn incomplete(provider: &str, missing: &str) -> AgentError {
+    AgentError::new(
+        ErrorClass::ServerError,
+        format!("{provider} answered 200 without {missing}; treated as a server error"),
+    )
+    .with_status(200)
+    .with_provider(provider.to_owned())
+}
+
 /// A body that broke off: `class` unless the transport says it timed out.
 fn cut(provider: &str, err: reqwest::Error, class: ErrorClass, what: &str) -> AgentError {
     let class = if err.is_timeout() {
@@ -190,8 +202,9 @@ fn not_a_stream(provider: &Arc<str>, body: &[u8]) -> AgentError {
     let err = if has_error {
         AgentError::from_stream_error(body)
     } else {
+        // The upstream's fault, not the caller's: a 502 class.
         AgentError::new(
-            ErrorClass::InvalidInput,
+            ErrorClass::ServerError,
             format!(
                 "{provider} answered a streaming request with one JSON body instead of an event stream; this server does not stream, so call `complete` instead"
             ),
