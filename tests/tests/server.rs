@@ -758,6 +758,59 @@ async fn a_streamed_agent_loop_sends_tool_calls_results_and_text() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn operator_routes_are_off_when_keys_are_required_and_opened_by_the_operator_key() {
+    let get = |server: &Server, path: &str, key: Option<&str>| {
+        let mut request = client().get(server.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let locked = App::bare("Locked")
+        .api_key("tenant-key-1", "acme")
+        .require_api_key(true);
+    let server = start(locked).await;
+    for path in ["/endpoints", "/metrics"] {
+        for key in [None, Some("tenant-key-1")] {
+            let response = get(&server, path, key).await.unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path} {key:?}");
+            let body = json_of(response).await;
+            assert_eq!(body["error"]["class"], "not_found");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("App::operator_key"),
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(
+        get(&server, "/health", None).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let opened = App::bare("Opened")
+        .api_key("tenant-key-1", "acme")
+        .require_api_key(true)
+        .operator_key("ops-secret-9");
+    let server = start(opened).await;
+    for path in ["/endpoints", "/metrics"] {
+        for key in [None, Some("tenant-key-1"), Some("ops-secret-")] {
+            let response = get(&server, path, key).await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{path} {key:?}"
+            );
+            assert_eq!(json_of(response).await["error"]["class"], "auth_error");
+        }
+        let response = get(&server, path, Some("ops-secret-9")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_cancels_its_run() {
     let server = start(App::new("Disconnect")).await;
     let mut socket = TcpStream::connect(server.addr).await.unwrap();

@@ -33,6 +33,8 @@ pub(crate) struct IdentityConfig {
     pub(crate) tenant_header: HeaderName,
     pub(crate) api_keys: HashMap<String, Arc<str>>,
     pub(crate) require_api_key: bool,
+    /// The key that opens `GET /endpoints` and `GET /metrics`, if any.
+    pub(crate) operator_key: Option<String>,
 }
 
 impl Default for IdentityConfig {
@@ -42,6 +44,7 @@ impl Default for IdentityConfig {
             tenant_header: HeaderName::from_static("x-tenant-id"),
             api_keys: HashMap::new(),
             require_api_key: false,
+            operator_key: None,
         }
     }
 }
@@ -54,6 +57,7 @@ impl fmt::Debug for IdentityConfig {
             .field("tenant_header", &self.tenant_header)
             .field("api_keys", &self.api_keys.len())
             .field("require_api_key", &self.require_api_key)
+            .field("operator_key", &self.operator_key.is_some())
             .finish()
     }
 }
@@ -97,6 +101,39 @@ impl IdentityConfig {
         }
         Ok(Caller { user, tenant })
     }
+}
+
+impl IdentityConfig {
+    /// Whether a request with `headers` may read the operator routes (`/endpoints`,
+    /// `/metrics`), or the response refusing it. With an operator key, only that key opens
+    /// them; without one they are open, unless API keys are required: then the app's
+    /// policies, models and traffic are not shown to whoever holds a tenant key.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn operator_access(&self, headers: &HeaderMap) -> Result<(), Response> {
+        match &self.operator_key {
+            Some(expected) => match presented_key(headers) {
+                Some(key) if same_secret(key, expected) => Ok(()),
+                _ => Err(plain_error(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorClass::AuthError,
+                    "this operator route needs the operator key: send `Authorization: Bearer <operator key>` or `X-Api-Key: <operator key>`",
+                )),
+            },
+            None if self.require_api_key => Err(plain_error(
+                StatusCode::NOT_FOUND,
+                ErrorClass::NotFound,
+                "the operator routes are off because API keys are required; set `App::operator_key` to reach them",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Compares two secrets without stopping at the first differing byte, so the time taken
+/// does not tell an attacker how much of a guess was right (the length may show).
+fn same_secret(presented: &str, expected: &str) -> bool {
+    let (a, b) = (presented.as_bytes(), expected.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// The API key of the request, if it presents one.

@@ -17,6 +17,12 @@
 //! | `GET /health` | `{"status": "ok", "title", "version"}` |
 //! | `GET /metrics` | the Prometheus text of the app's [metrics](App::metrics) ([`metrics::global`](crate::metrics::global) by default) |
 //! | `GET /endpoints` | `{"title", "version", "endpoints": [{"path", "name", "description", "model", "stream", "policies", "breakers"}]}` |
+//!
+//! `/metrics` and `/endpoints` are operator routes: see [`App::operator_key`] for who may
+//! read them.
+//!
+//! | Request | Answer |
+//! |---|---|
 //! | a body that is not JSON | 400 `invalid_input` |
 //! | JSON of the wrong shape | 422 `invalid_input`, the message naming the field |
 //! | a body over the limit (default 1 MiB, [`App::body_limit`]) | 413 `request_too_large` |
@@ -319,6 +325,16 @@ impl App {
     /// they are served anonymously).
     pub fn require_api_key(mut self, require: bool) -> Self {
         self.identity.require_api_key = require;
+        self
+    }
+
+    /// The key that opens the operator routes, `GET /endpoints` and `GET /metrics`
+    /// (`Authorization: Bearer <key>` or `X-Api-Key`); without it they answer 401. With no
+    /// operator key they are open to all, unless [`App::require_api_key`] is on: then they
+    /// are off (404), so a tenant's key does not show every policy, model and counter.
+    /// `GET /health` stays open for load balancers.
+    pub fn operator_key(mut self, key: impl Into<String>) -> Self {
+        self.identity.operator_key = Some(key.into());
         self
     }
 

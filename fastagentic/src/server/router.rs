@@ -52,17 +52,21 @@ pub(crate) fn build(
         })
     };
     let metrics = {
-        let metrics = shared.metrics.clone();
-        get(move || {
-            let text = metrics.render();
-            async move { ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text) }
+        let shared = shared.clone();
+        get(move |headers: HeaderMap| {
+            let answer = shared.identity.operator_access(&headers).map(|()| {
+                let text = shared.metrics.render();
+                ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+            });
+            async move { answer.unwrap_or_else(|refused| refused) }
         })
     };
     let listing = {
         let shared = shared.clone();
-        get(move || {
-            let body = list(&shared, &endpoints);
-            async move { axum::Json(body) }
+        get(move |headers: HeaderMap| {
+            let answer = (shared.identity.operator_access(&headers))
+                .map(|()| axum::Json(list(&shared, &endpoints)).into_response());
+            async move { answer.unwrap_or_else(|refused| refused) }
         })
     };
     let get_only = || async { method_not_allowed("GET, HEAD") };
