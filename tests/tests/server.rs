@@ -811,6 +811,41 @@ async fn operator_routes_are_off_when_keys_are_required_and_opened_by_the_operat
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_keys_a_caller_cannot_dodge_per_user_limits_by_changing_headers() {
+    let route = Route::new("/keyed/whoami", |ctx: AgentContext, (): ()| async move {
+        Ok(json!({"user": ctx.user(), "tenant": ctx.tenant()}))
+    })
+    .rate_limit(RateLimitPolicy::builder().per_user_rpm(2).build().unwrap());
+    let app = App::bare("Keyed")
+        .route(route)
+        .user_key("key-ann", "acme", "ann")
+        .require_api_key(true);
+    let server = start(app).await;
+    let ask = |user: String| {
+        client()
+            .post(server.url("/keyed/whoami"))
+            .bearer_auth("key-ann")
+            .header("x-user-id", user)
+            .header("x-tenant-id", "globex")
+            .send()
+    };
+    let first = ask("mallory-1".into()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        json_of(first).await,
+        json!({"user": "ann", "tenant": "acme"})
+    );
+    assert_eq!(
+        ask("mallory-2".into()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // A third user name in the header is still Ann, and Ann has used her two.
+    let third = ask("mallory-3".into()).await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(json_of(third).await["error"]["scope"], "user");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_cancels_its_run() {
     let server = start(App::new("Disconnect")).await;
     let mut socket = TcpStream::connect(server.addr).await.unwrap();

@@ -1,12 +1,16 @@
 //! Who is calling: the user and tenant of a request, for per-user and per-tenant limits
 //! and for `ctx.user()` / `ctx.tenant()` in the body.
 //!
-//! - The user comes from the `X-User-Id` header (the name is configurable with
-//!   [`App::identity_headers`](super::App::identity_headers)).
-//! - The tenant comes from the API key when [API keys](super::App::api_key) are
-//!   configured and the request presents one (`Authorization: Bearer <key>` or
-//!   `X-Api-Key: <key>`), else from the `X-Tenant-Id` header. A tenant given by a key
-//!   cannot be overridden by the header.
+//! - Without API keys, the user comes from the `X-User-Id` header and the tenant from
+//!   `X-Tenant-Id` (the names are configurable with
+//!   [`App::identity_headers`](super::App::identity_headers)). Nothing authenticates
+//!   them: per-user limits then hold for well-behaved callers only.
+//! - Once [API keys](super::App::api_key) are configured, the key says who calls and the
+//!   headers are ignored: the tenant is the key's, the user is the key's for a
+//!   [`user_key`](super::App::user_key) and none otherwise. Rotating a header no longer
+//!   makes a new user. Behind a gateway that sets the headers itself,
+//!   [`App::trust_identity_headers`](super::App::trust_identity_headers) believes them
+//!   again (a key's tenant still wins).
 //! - A key that is not in the map is refused with 401 `auth_error`; a request without a
 //!   key is refused the same way only when [`App::require_api_key`](super::App::require_api_key)
 //!   is on.
@@ -31,8 +35,11 @@ const MAX_ID_LEN: usize = 256;
 pub(crate) struct IdentityConfig {
     pub(crate) user_header: HeaderName,
     pub(crate) tenant_header: HeaderName,
-    pub(crate) api_keys: HashMap<String, Arc<str>>,
+    pub(crate) api_keys: HashMap<String, KeyOwner>,
     pub(crate) require_api_key: bool,
+    /// Whether `X-User-Id` / `X-Tenant-Id` are believed; `None`: only while no API key is
+    /// configured.
+    pub(crate) trust_headers: Option<bool>,
     /// The key that opens `GET /endpoints` and `GET /metrics`, if any.
     pub(crate) operator_key: Option<String>,
 }
@@ -44,6 +51,7 @@ impl Default for IdentityConfig {
             tenant_header: HeaderName::from_static("x-tenant-id"),
             api_keys: HashMap::new(),
             require_api_key: false,
+            trust_headers: None,
             operator_key: None,
         }
     }
@@ -57,9 +65,17 @@ impl fmt::Debug for IdentityConfig {
             .field("tenant_header", &self.tenant_header)
             .field("api_keys", &self.api_keys.len())
             .field("require_api_key", &self.require_api_key)
+            .field("trust_headers", &self.trusts_headers())
             .field("operator_key", &self.operator_key.is_some())
             .finish()
     }
+}
+
+/// Who an API key belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyOwner {
+    pub(crate) tenant: Arc<str>,
+    pub(crate) user: Option<Arc<str>>,
 }
 
 /// The caller of one request.
@@ -75,12 +91,24 @@ impl IdentityConfig {
     /// The caller of a request with `headers`, or the response refusing it.
     #[allow(clippy::result_large_err)] // the error is the response itself, built once
     pub(crate) fn resolve(&self, headers: &HeaderMap) -> Result<Caller, Response> {
-        let user = read_id(headers, &self.user_header)?;
-        let mut tenant = read_id(headers, &self.tenant_header)?;
+        // Untrusted headers are not even read: a caller cannot pick who it is.
+        let (mut user, mut tenant) = if self.trusts_headers() {
+            (
+                read_id(headers, &self.user_header)?,
+                read_id(headers, &self.tenant_header)?,
+            )
+        } else {
+            (None, None)
+        };
         if !self.api_keys.is_empty() {
             match presented_key(headers) {
                 Some(key) => match self.api_keys.get(key) {
-                    Some(owner) => tenant = Some(owner.clone()),
+                    Some(owner) => {
+                        tenant = Some(owner.tenant.clone());
+                        if owner.user.is_some() || !self.trusts_headers() {
+                            user.clone_from(&owner.user);
+                        }
+                    }
                     None => {
                         return Err(plain_error(
                             StatusCode::UNAUTHORIZED,
@@ -104,6 +132,12 @@ impl IdentityConfig {
 }
 
 impl IdentityConfig {
+    /// Whether the identity headers are believed: as configured, else only while no API
+    /// key is configured (once keys identify callers, a header must not override them).
+    pub(crate) fn trusts_headers(&self) -> bool {
+        self.trust_headers.unwrap_or(self.api_keys.is_empty())
+    }
+
     /// Whether a request with `headers` may read the operator routes (`/endpoints`,
     /// `/metrics`), or the response refusing it. With an operator key, only that key opens
     /// them; without one they are open, unless API keys are required: then the app's
@@ -202,7 +236,11 @@ mod tests {
                 tenant: Some("acme".into())
             })
         );
-        config.api_keys.insert("k1".into(), "globex".into());
+        let owner = |tenant: &str, user: Option<&str>| KeyOwner {
+            tenant: tenant.into(),
+            user: user.map(Into::into),
+        };
+        config.api_keys.insert("k1".into(), owner("globex", None));
         let caller = config
             .resolve(&headers(&[
                 ("authorization", "Bearer k1"),
@@ -220,5 +258,45 @@ mod tests {
         assert!(config.resolve(&HeaderMap::new()).is_ok());
         config.require_api_key = true;
         assert!(config.resolve(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn with_keys_the_key_not_the_headers_says_who_calls() {
+        let mut config = IdentityConfig::default();
+        config.api_keys.insert(
+            "k-ann".into(),
+            KeyOwner {
+                tenant: "acme".into(),
+                user: Some("ann".into()),
+            },
+        );
+        config.api_keys.insert(
+            "k-acme".into(),
+            KeyOwner {
+                tenant: "acme".into(),
+                user: None,
+            },
+        );
+        let forged = [("x-user-id", "mallory"), ("x-tenant-id", "globex")];
+        let as_ann = [&forged[..], &[("x-api-key", "k-ann")]].concat();
+        assert_eq!(
+            config.resolve(&headers(&as_ann)).ok(),
+            Some(Caller {
+                user: Some("ann".into()),
+                tenant: Some("acme".into())
+            })
+        );
+        let tenant_only = [&forged[..], &[("x-api-key", "k-acme")]].concat();
+        assert_eq!(
+            config.resolve(&headers(&tenant_only)).ok(),
+            Some(Caller {
+                user: None,
+                tenant: Some("acme".into())
+            })
+        );
+        // Behind a gateway that sets the headers itself, they can be trusted again.
+        config.trust_headers = Some(true);
+        let caller = config.resolve(&headers(&tenant_only)).ok();
+        assert_eq!(caller.and_then(|c| c.user), Some("mallory".into()));
     }
 }

@@ -68,7 +68,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 pub use self::request_id::X_REQUEST_ID;
 pub use self::route::Route;
 
-use self::identity::IdentityConfig;
+use self::identity::{IdentityConfig, KeyOwner};
 use self::route::Served;
 use self::shutdown::HardStop;
 use self::state::{EndpointState, Shared};
@@ -317,7 +317,37 @@ impl App {
     /// (`Authorization: Bearer <key>` or `X-Api-Key`) is that tenant's; one presenting a
     /// key not in the map is refused with 401.
     pub fn api_key(mut self, key: impl Into<String>, tenant: impl Into<Arc<str>>) -> Self {
-        self.identity.api_keys.insert(key.into(), tenant.into());
+        let owner = KeyOwner {
+            tenant: tenant.into(),
+            user: None,
+        };
+        self.identity.api_keys.insert(key.into(), owner);
+        self
+    }
+
+    /// Maps an API key to one user of a tenant: a request presenting it is that user's,
+    /// for per-user limits and `ctx.user()`, whatever its headers say.
+    pub fn user_key(
+        mut self,
+        key: impl Into<String>,
+        tenant: impl Into<Arc<str>>,
+        user: impl Into<Arc<str>>,
+    ) -> Self {
+        let owner = KeyOwner {
+            tenant: tenant.into(),
+            user: Some(user.into()),
+        };
+        self.identity.api_keys.insert(key.into(), owner);
+        self
+    }
+
+    /// Whether `X-User-Id` and `X-Tenant-Id` (or the [`identity_headers`](Self::identity_headers))
+    /// are believed. By default they are while no API key is configured, and are ignored
+    /// once keys are: then the key alone says who calls (its tenant, and its user for a
+    /// [`user_key`](Self::user_key)), so per-user limits cannot be dodged by changing a
+    /// header. Trust them with keys only behind a gateway that sets them itself.
+    pub fn trust_identity_headers(mut self, trust: bool) -> Self {
+        self.identity.trust_headers = Some(trust);
         self
     }
 
