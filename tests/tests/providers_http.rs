@@ -421,6 +421,49 @@ async fn an_empty_200_is_retried_and_falls_back_like_a_server_error() {
 }
 
 #[tokio::test]
+async fn hostile_upstream_bodies_are_bounded_not_buffered() {
+    use fastagentic::llm::{MAX_RESPONSE_BYTES, MAX_SSE_EVENT_BYTES};
+    let server = FakeServer::start().await.unwrap();
+    // A whole answer past the bound: refused as the upstream's fault.
+    let mut huge = br#"{"choices":[{"message":{"content":""#.to_vec();
+    huge.resize(MAX_RESPONSE_BYTES + 1024, b'a');
+    server.push(Reply::json(200, huge));
+    let err = openai(&server)
+        .complete("gpt-4o", &Prompt::user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::ServerError, "{err}");
+    assert!(err.message().contains("more than 32 MiB"), "{err}");
+
+    // One SSE line without end.
+    let mut endless = b"data: ".to_vec();
+    endless.resize(MAX_SSE_EVENT_BYTES + 1024, b'x');
+    server.push(Reply::sse(endless));
+    let stream = openai(&server)
+        .stream("gpt-4o", &Prompt::user("hi"))
+        .await
+        .unwrap();
+    let (_, error, _) = drain(stream).await;
+    let err = error.expect("the stream fails");
+    assert_eq!(err.class(), ErrorClass::ServerError, "{err}");
+    assert!(
+        err.message().contains("SSE event of more than 8 MiB"),
+        "{err}"
+    );
+
+    // A long error body is still classified, from its start.
+    let mut error_body = br#"{"error":{"message":"boom","type":"server_error"}}"#.to_vec();
+    error_body.resize(4 * 1024 * 1024, b' ');
+    server.push(Reply::json(500, error_body));
+    let err = openai(&server)
+        .complete("gpt-4o", &Prompt::user("hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::ServerError, "{err}");
+    assert_eq!(err.status(), Some(500));
+}
+
+#[tokio::test]
 async fn a_server_that_does_not_stream_says_so() {
     let server = FakeServer::start().await.unwrap();
     server.push(Reply::json(

@@ -75,6 +75,13 @@ impl SseDecoder {
         Self::default()
     }
 
+    /// Bytes held for what is not yet an event: the unfinished line, and the data and
+    /// stray lines of the event being built. A caller bounds this, since a hostile
+    /// upstream can send one line without end.
+    pub fn pending_bytes(&self) -> usize {
+        (self.lines.buf.len() - self.lines.pos) + self.builder.data.len() + self.builder.stray.len()
+    }
+
     /// Appends a network chunk. Chunks may split the stream anywhere: mid-line, inside a
     /// UTF-8 character, or between the CR and LF of a CRLF.
     pub fn push(&mut self, chunk: &[u8]) {

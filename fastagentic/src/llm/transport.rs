@@ -80,8 +80,13 @@ pub(crate) async fn send(
         return Ok(response);
     }
     let headers = response.headers().clone();
-    // A body that cannot be read still leaves the status to classify by.
-    let body = response.bytes().await.unwrap_or_default();
+    // A body that cannot be read still leaves the status to classify by; past the cap,
+    // the start is what classification reads anyway.
+    let mut response = response;
+    let body = read_capped(&mut response, MAX_ERROR_BODY_BYTES)
+        .await
+        .map(|(body, _)| body)
+        .unwrap_or_default();
     let err = AgentError::from_http(status.as_u16(), &headers, &body)
         .with_provider(provider.to_owned())
         .rewrite_message(redact_keys);
@@ -100,20 +105,66 @@ fn redact_keys(message: &str) -> Option<String> {
         .then(|| key.replace_all(message, "[redacted key]").into_owned())
 }
 
-/// Reads a whole JSON body.
+/// The largest whole answer read from a provider. A chat completion is kilobytes; a body
+/// past this is a broken or hostile upstream, refused before it fills the memory.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
+/// How much of an error answer is read: enough for any provider's error object, and
+/// what lies beyond is not needed to classify it.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// The most an SSE stream may hold of one unfinished event (its lines so far). Events are
+/// small deltas; a line without end is refused instead of buffered.
+pub const MAX_SSE_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Reads at most `cap` bytes of the body, and whether that was all of it.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
+}
+
+/// Reads a whole JSON body, of at most [`MAX_RESPONSE_BYTES`].
 pub(crate) async fn json<T: DeserializeOwned>(
     provider: &str,
-    response: reqwest::Response,
+    mut response: reqwest::Response,
 ) -> Result<T, AgentError> {
-    let body = response.bytes().await.map_err(|e| {
-        cut(
-            provider,
-            e,
-            ErrorClass::ConnectionError,
-            "the response body was cut",
-        )
-    })?;
+    let (body, whole) = read_capped(&mut response, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| {
+            cut(
+                provider,
+                e,
+                ErrorClass::ConnectionError,
+                "the response body was cut",
+            )
+        })?;
+    if !whole {
+        return Err(too_large(provider, "answer", MAX_RESPONSE_BYTES));
+    }
     serde_json::from_slice(&body).map_err(|e| malformed(provider, &e))
+}
+
+/// An upstream body or event over its bound: the upstream's fault.
+fn too_large(provider: &str, what: &str, cap: usize) -> AgentError {
+    AgentError::new(
+        ErrorClass::ServerError,
+        format!(
+            "{provider} sent an {what} of more than {} MiB; refused rather than buffered",
+            cap / (1024 * 1024)
+        ),
+    )
+    .with_provider(provider.to_owned())
 }
 
 /// An answer that does not have the shape the provider documents.
@@ -175,7 +226,11 @@ pub(crate) async fn event_stream<D: StreamDecoder>(
     decoder: D,
 ) -> Result<CompletionStream, AgentError> {
     if !is_event_stream(&response) {
-        let body = response.bytes().await.unwrap_or_default();
+        let mut response = response;
+        let body = read_capped(&mut response, MAX_ERROR_BODY_BYTES)
+            .await
+            .map(|(body, _)| body)
+            .unwrap_or_default();
         return Err(not_a_stream(provider, &body));
     }
     let driver = Driver {
@@ -267,6 +322,9 @@ impl<D: StreamDecoder> Driver<D> {
         match self.body.next().await {
             Some(Ok(chunk)) => {
                 self.sse.push(&chunk);
+                if self.sse.pending_bytes() > MAX_SSE_EVENT_BYTES {
+                    return Err(too_large(&self.provider, "SSE event", MAX_SSE_EVENT_BYTES));
+                }
                 Ok(())
             }
             Some(Err(err)) => Err(cut(
