@@ -140,13 +140,15 @@ impl Llm<'_> {
                     Ok(output) => (output, false),
                     Err(message) => (message, true),
                 };
-                ctx.send(StreamEvent::ToolResult {
-                    id: call.id.clone(),
-                    name: call.name.clone(),
-                    content: content.clone(),
-                    is_error,
-                })
-                .await;
+                if ctx.is_streaming() {
+                    ctx.send(StreamEvent::ToolResult {
+                        id: call.id.clone(),
+                        name: call.name.clone(),
+                        content: content.clone(),
+                        is_error,
+                    })
+                    .await;
+                }
                 memory.transcript = if is_error {
                     memory.transcript.tool_error(call, content)
                 } else {
