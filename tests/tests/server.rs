@@ -860,6 +860,14 @@ async fn a_client_that_disconnects_cancels_its_run() {
     assert!(!dropped(101));
     drop(socket);
     eventually("the run was cancelled", || dropped(101)).await;
+    // It ended as a cancelled run does: counted (and `on_error` fired), not just dropped.
+    eventually("the cancelled run was counted", || {
+        fastagentic::metrics::global()
+            .render()
+            .lines()
+            .any(|l| l.contains("endpoint=\"/s/slow\"") && l.contains("outcome=\"cancelled\""))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,10 @@
 //! The axum router: one `POST` route per endpoint, `GET /health`, `GET /metrics`,
 //! `GET /endpoints`, and JSON answers for unknown paths (404) and wrong methods (405).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -83,6 +86,42 @@ pub(crate) fn build(
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(request_id::middleware))
+}
+
+/// Polls a future in place; dropped before it finished, it finishes it in a spawned task.
+struct FinishOnDrop<F: Future<Output = T> + Send + 'static, T: Send + 'static> {
+    inner: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future<Output = T> + Send + 'static, T: Send + 'static> FinishOnDrop<F, T> {
+    fn new(future: F) -> Self {
+        FinishOnDrop {
+            inner: Some(Box::pin(future)),
+        }
+    }
+}
+
+impl<F: Future<Output = T> + Send + 'static, T: Send + 'static> Future for FinishOnDrop<F, T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Pending; // polled after completion: never ready again
+        };
+        let output = std::task::ready!(inner.as_mut().poll(cx));
+        self.inner = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<F: Future<Output = T> + Send + 'static, T: Send + 'static> Drop for FinishOnDrop<F, T> {
+    fn drop(&mut self) {
+        if let Some(unfinished) = self.inner.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(unfinished);
+        }
+    }
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {
@@ -212,7 +251,15 @@ async fn answer(
     if stream {
         return sse::respond(state, request, spend, input, caller, guard).await;
     }
-    let result = state.served.call(&state.pipeline, request, input).await;
+    // When the client goes away this handler is dropped and the guard cancels the token;
+    // the run is then finished in a task of its own, so it still ends the way a cancelled
+    // run ends (`on_error`, the `cancelled` count) instead of vanishing mid-flight. Runs
+    // whose client waits pay no task.
+    let run = {
+        let state = state.clone();
+        FinishOnDrop::new(async move { state.served.call(&state.pipeline, request, input).await })
+    };
+    let result = run.await;
     drop(guard);
     let snapshot = state.rate_snapshot(&caller);
     let mut response = match result {
