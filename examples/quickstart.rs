@@ -19,6 +19,8 @@
 //! chooses the port (default 8000) and `HOST` the interface (default 127.0.0.1: with a key
 //! set, whoever reaches the port spends on that key).
 
+use std::sync::LazyLock;
+
 use fastagentic::App;
 use fastagentic::llm::{Completion, MockProvider, MockReply, Providers, Role, Usage};
 use fastagentic::prelude::*;
@@ -243,13 +245,18 @@ struct AgentReply {
     timeout(total_ms = 120_000, llm_call_ms = 60_000, tool_call_ms = 5_000)
 )]
 async fn agent(ctx: AgentContext, question: Question) -> Result<AgentReply, AgentError> {
-    let tools = agent_tools().map_err(|err| AgentError::new(ErrorClass::Other, err.to_string()))?;
+    // Declared once for the process: a tool's schema is derived when it is built.
+    static TOOLS: LazyLock<Result<Tools, fastagentic::tools::InvalidTool>> =
+        LazyLock::new(agent_tools);
+    let tools = (*TOOLS)
+        .as_ref()
+        .map_err(|err| AgentError::new(ErrorClass::Other, err.to_string()))?;
     let prompt = Prompt::user(&question.question)
         .system("Use the calculator for arithmetic and the clock for the time.");
     let answer = ctx
         .llm()
         .with_model(default_model())
-        .run(prompt, &tools)
+        .run(prompt, tools)
         .await?;
     Ok(AgentReply {
         answer: answer.text().to_owned(),

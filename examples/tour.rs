@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fastagentic::App;
@@ -143,8 +143,10 @@ fn stock_tool() -> Result<Tool<Sku, Value>, AgentError> {
                   on = ["rate_limit", "timeout", "server_error", "overloaded", "connection_error"])),
 )]
 async fn agent(ctx: AgentContext, q: Question) -> Result<Answer, AgentError> {
-    let tools = Tools::new().with(stock_tool()?);
-    let answer = ctx.llm().run(Prompt::user(&q.question), &tools).await?;
+    static TOOLS: LazyLock<Result<Tools, AgentError>> =
+        LazyLock::new(|| Ok(Tools::new().with(stock_tool()?)));
+    let tools = (*TOOLS).as_ref().map_err(Clone::clone)?;
+    let answer = ctx.llm().run(Prompt::user(&q.question), tools).await?;
     Ok(Answer {
         text: answer.text().to_owned(),
         model: ctx.model().to_owned(),

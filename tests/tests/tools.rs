@@ -187,45 +187,30 @@ async fn the_tool_events_fire_around_every_attempt() {
     let input = json!({"name": "Paris"});
     let output = json!({"city": "Paris", "celsius": 21});
     let zero = Some(Duration::ZERO);
+    let row = |kind, attempt, output, error, elapsed| {
+        (
+            kind,
+            attempt,
+            "weather".to_owned(),
+            input.clone(),
+            output,
+            error,
+            elapsed,
+        )
+    };
     assert_eq!(
         seen,
         vec![
-            (
-                EventKind::ToolCall,
-                1,
-                "weather".into(),
-                input.clone(),
-                None,
-                None,
-                None
-            ),
-            (
+            row(EventKind::ToolCall, 1, None, None, None),
+            row(
                 EventKind::ToolResult,
                 1,
-                "weather".into(),
-                input.clone(),
                 None,
                 Some(ErrorClass::ServerError),
                 zero
             ),
-            (
-                EventKind::ToolCall,
-                2,
-                "weather".into(),
-                input.clone(),
-                None,
-                None,
-                None
-            ),
-            (
-                EventKind::ToolResult,
-                2,
-                "weather".into(),
-                input,
-                Some(output),
-                None,
-                zero
-            ),
+            row(EventKind::ToolCall, 2, None, None, None),
+            row(EventKind::ToolResult, 2, Some(output), None, zero),
         ]
     );
 }

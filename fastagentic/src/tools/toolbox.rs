@@ -43,8 +43,9 @@ impl Tools {
         self
     }
 
-    /// The most model calls one loop makes (default [`DEFAULT_MAX_STEPS`]); a model still
-    /// asking for tools after that many ends the loop with an error.
+    /// The most model calls one loop makes (default [`DEFAULT_MAX_STEPS`]; 0 counts as 1,
+    /// since a loop always asks the model once); a model still asking for tools after that
+    /// many ends the loop with an error.
     #[must_use]
     pub fn max_steps(mut self, steps: u32) -> Self {
         self.max_steps = Some(steps.max(1));
