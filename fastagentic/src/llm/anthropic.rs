@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::completion::{Completion, FinishReason, ToolCall, Usage};
-use super::prompt::{Message, Prompt, Role, Turn};
+use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice, Turn};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
@@ -90,7 +90,13 @@ fn body(model: &str, prompt: &Prompt, stream: bool) -> Result<Value, AgentError>
         "max_tokens": prompt.max_tokens.unwrap_or(Anthropic::DEFAULT_MAX_TOKENS),
         "messages": messages,
     });
-    if let Some(system) = prompt.system_text() {
+    // The Messages API cannot enforce a response format: the model is told instead.
+    let instruction = (prompt.response_format.as_ref()).and_then(ResponseFormat::instruction);
+    let system = match (prompt.system_text(), instruction) {
+        (Some(system), Some(instruction)) => Some(format!("{system}\n\n{instruction}")),
+        (system, instruction) => system.or(instruction),
+    };
+    if let Some(system) = system {
         body["system"] = json!(system);
     }
     if let Some(t) = prompt.temperature {
@@ -106,6 +112,14 @@ fn body(model: &str, prompt: &Prompt, stream: bool) -> Result<Value, AgentError>
             .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
             .collect();
         body["tools"] = json!(tools);
+        if let Some(choice) = &prompt.tool_choice {
+            body["tool_choice"] = match choice {
+                ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+                ToolChoice::Auto => json!({"type": "auto"}),
+                ToolChoice::None => json!({"type": "none"}),
+                ToolChoice::Required => json!({"type": "any"}),
+            };
+        }
     }
     if stream {
         body["stream"] = json!(true);

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::completion::{Completion, FinishReason, ToolCall, Usage};
-use super::prompt::{Message, Prompt, Role, Turn};
+use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice, Turn};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
@@ -88,6 +88,16 @@ fn body(prompt: &Prompt) -> Result<Value, AgentError> {
     if !prompt.stop.is_empty() {
         config.insert("stopSequences".into(), json!(prompt.stop));
     }
+    match &prompt.response_format {
+        Some(ResponseFormat::JsonObject) => {
+            config.insert("responseMimeType".into(), json!("application/json"));
+        }
+        Some(ResponseFormat::JsonSchema { schema, .. }) => {
+            config.insert("responseMimeType".into(), json!("application/json"));
+            config.insert("responseJsonSchema".into(), schema.clone());
+        }
+        _ => {}
+    }
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
     }
@@ -98,6 +108,15 @@ fn body(prompt: &Prompt) -> Result<Value, AgentError> {
             .map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters}))
             .collect();
         body["tools"] = json!([{"functionDeclarations": declarations}]);
+        if let Some(choice) = &prompt.tool_choice {
+            let config = match choice {
+                ToolChoice::Tool(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
+                ToolChoice::Auto => json!({"mode": "AUTO"}),
+                ToolChoice::None => json!({"mode": "NONE"}),
+                ToolChoice::Required => json!({"mode": "ANY"}),
+            };
+            body["toolConfig"] = json!({"functionCallingConfig": config});
+        }
     }
     Ok(body)
 }

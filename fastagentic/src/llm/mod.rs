@@ -26,7 +26,7 @@ pub use self::gemini::Gemini;
 pub use self::handle::{Llm, LlmStream};
 pub use self::mock::{MockProvider, MockReply};
 pub use self::openai::{MaxTokensField, OpenAi};
-pub use self::prompt::{Message, Prompt, Role, ToolResult, ToolSpec};
+pub use self::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice, ToolResult, ToolSpec};
 pub use self::provider::{BoxFuture, Provider};
 pub use self::providers::{Providers, default_providers};
 pub use self::step::AgentStep;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::completion::{Completion, FinishReason, ToolCall, Usage};
-use super::prompt::{Message, Prompt, Role};
+use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
@@ -164,6 +164,19 @@ impl OpenAi {
                 })
                 .collect();
             body["tools"] = json!(tools);
+            if let Some(choice) = &prompt.tool_choice {
+                body["tool_choice"] = match choice {
+                    ToolChoice::Tool(name) => {
+                        json!({"type": "function", "function": {"name": name}})
+                    }
+                    ToolChoice::Auto => json!("auto"),
+                    ToolChoice::None => json!("none"),
+                    ToolChoice::Required => json!("required"),
+                };
+            }
+        }
+        if let Some(format) = &prompt.response_format {
+            body["response_format"] = wire_response_format(format);
         }
         if stream {
             body["stream"] = json!(true);
@@ -171,6 +184,25 @@ impl OpenAi {
             body["stream_options"] = json!({"include_usage": true});
         }
         Ok(body)
+    }
+}
+
+/// `response_format` as Chat Completions takes it.
+fn wire_response_format(format: &ResponseFormat) -> Value {
+    match format {
+        ResponseFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+        } => {
+            let mut spec = json!({"name": name, "schema": schema});
+            if let Some(strict) = strict {
+                spec["strict"] = json!(strict);
+            }
+            json!({"type": "json_schema", "json_schema": spec})
+        }
+        ResponseFormat::JsonObject => json!({"type": "json_object"}),
+        ResponseFormat::Text => json!({"type": "text"}),
     }
 }
 

@@ -129,6 +129,61 @@ pub struct ToolSpec {
     pub parameters: serde_json::Value,
 }
 
+/// Whether the model may, must or must not call a tool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolChoice {
+    /// The model decides (every provider's default).
+    Auto,
+    /// The model answers in text and calls nothing.
+    None,
+    /// The model calls at least one tool.
+    Required,
+    /// The model calls this tool.
+    Tool(String),
+}
+
+/// The shape the answer's text must take.
+///
+/// OpenAI and Gemini enforce it (Gemini as `responseMimeType` and `responseJsonSchema`).
+/// Anthropic's Messages API has no such field: it is told in the system prompt, which it
+/// follows but does not guarantee.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResponseFormat {
+    /// Free text (the default).
+    Text,
+    /// One JSON object, of any shape.
+    JsonObject,
+    /// JSON conforming to `schema`.
+    JsonSchema {
+        /// The schema's name (OpenAI requires one).
+        name: String,
+        /// The JSON Schema.
+        schema: serde_json::Value,
+        /// OpenAI's strict mode, when set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        strict: Option<bool>,
+    },
+}
+
+impl ResponseFormat {
+    /// The instruction given to a provider that cannot enforce the format, if any.
+    pub(crate) fn instruction(&self) -> Option<String> {
+        match self {
+            ResponseFormat::Text => None,
+            ResponseFormat::JsonObject => {
+                Some("Answer with a single JSON object and nothing else.".to_owned())
+            }
+            ResponseFormat::JsonSchema { schema, .. } => Some(format!(
+                "Answer with a single JSON value that conforms to this JSON Schema, and nothing else: {schema}"
+            )),
+        }
+    }
+}
+
 /// A request to a model, minus the model: the pipeline decides which model answers.
 ///
 /// ```
@@ -153,6 +208,12 @@ pub struct Prompt {
     pub stop: Vec<String>,
     /// Tools the model may call.
     pub tools: Vec<ToolSpec>,
+    /// Whether it may, must or must not call them (`None`: the provider's default, auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// The shape the answer must take (`None`: free text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
 }
 
 impl Prompt {
@@ -232,6 +293,18 @@ impl Prompt {
     /// Offers a tool to the model.
     pub fn tool(mut self, tool: ToolSpec) -> Self {
         self.tools.push(tool);
+        self
+    }
+
+    /// Says whether the model may, must or must not call the tools.
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// Asks for an answer of this shape.
+    pub fn response_format(mut self, format: ResponseFormat) -> Self {
+        self.response_format = Some(format);
         self
     }
 

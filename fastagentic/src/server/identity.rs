@@ -24,7 +24,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::Response;
 
-use super::status::plain_error;
+use super::status::{Refused, plain_error};
 use crate::error::ErrorClass;
 
 /// The longest user or tenant id accepted.
@@ -89,8 +89,7 @@ const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 impl IdentityConfig {
     /// The caller of a request with `headers`, or the response refusing it.
-    #[allow(clippy::result_large_err)] // the error is the response itself, built once
-    pub(crate) fn resolve(&self, headers: &HeaderMap) -> Result<Caller, Response> {
+    pub(crate) fn resolve(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
         // Untrusted headers are not even read: a caller cannot pick who it is.
         let (mut user, mut tenant) = if self.trusts_headers() {
             (
@@ -110,7 +109,7 @@ impl IdentityConfig {
                         }
                     }
                     None => {
-                        return Err(plain_error(
+                        return Err(Refused::new(
                             StatusCode::UNAUTHORIZED,
                             ErrorClass::AuthError,
                             "the API key is not valid",
@@ -118,7 +117,7 @@ impl IdentityConfig {
                     }
                 },
                 None if self.require_api_key => {
-                    return Err(plain_error(
+                    return Err(Refused::new(
                         StatusCode::UNAUTHORIZED,
                         ErrorClass::AuthError,
                         "an API key is required: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
@@ -185,13 +184,12 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-#[allow(clippy::result_large_err)]
-fn read_id(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Arc<str>>, Response> {
+fn read_id(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Arc<str>>, Refused> {
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
     let refuse = |why: &str| {
-        plain_error(
+        Refused::new(
             StatusCode::BAD_REQUEST,
             ErrorClass::InvalidInput,
             format!("the `{name}` header {why}"),
@@ -252,7 +250,7 @@ mod tests {
         assert_eq!(caller.and_then(|c| c.tenant), Some("globex".into()));
         let refused = config.resolve(&headers(&[("x-api-key", "nope")]));
         assert_eq!(
-            refused.err().map(|r| r.status()),
+            refused.err().map(|r| r.status),
             Some(StatusCode::UNAUTHORIZED)
         );
         assert!(config.resolve(&HeaderMap::new()).is_ok());

@@ -19,7 +19,7 @@ use super::cost;
 use super::request_id;
 use super::sse;
 use super::state::{EndpointState, Shared};
-use super::status::{error_response, insert_rate_headers, plain_error};
+use super::status::{Refused, error_response, insert_rate_headers, plain_error};
 use crate::error::ErrorClass;
 use crate::reliability::RequestInfo;
 use crate::reliability::execute::in_span;
@@ -89,12 +89,12 @@ pub(crate) fn build(
 }
 
 /// Polls a future in place; dropped before it finished, it finishes it in a spawned task.
-struct FinishOnDrop<F: Future<Output = T> + Send + 'static, T: Send + 'static> {
+pub(crate) struct FinishOnDrop<F: Future<Output = T> + Send + 'static, T: Send + 'static> {
     inner: Option<Pin<Box<F>>>,
 }
 
 impl<F: Future<Output = T> + Send + 'static, T: Send + 'static> FinishOnDrop<F, T> {
-    fn new(future: F) -> Self {
+    pub(crate) fn new(future: F) -> Self {
         FinishOnDrop {
             inner: Some(Box::pin(future)),
         }
@@ -124,7 +124,7 @@ impl<F: Future<Output = T> + Send + 'static, T: Send + 'static> Drop for FinishO
     }
 }
 
-fn method_not_allowed(allow: &'static str) -> Response {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response {
     let mut response = plain_error(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorClass::InvalidInput,
@@ -176,6 +176,37 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
+/// The request body as JSON (an empty one is `null`), or why it cannot be read.
+pub(crate) fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refused> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(Refused::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorClass::RequestTooLarge,
+                "the request body is larger than the server's limit",
+            ));
+        }
+        Err(rejection) => {
+            return Err(Refused::new(
+                rejection.status(),
+                ErrorClass::InvalidInput,
+                format!("the request body could not be read: {rejection}"),
+            ));
+        }
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&body).map_err(|err| {
+        Refused::new(
+            StatusCode::BAD_REQUEST,
+            ErrorClass::InvalidInput,
+            format!("the request body is not valid JSON: {err}"),
+        )
+    })
+}
+
 /// `POST {path}`: decode, identify, run (streamed or not), answer.
 async fn run_endpoint(
     state: Arc<EndpointState>,
@@ -198,40 +229,13 @@ async fn answer(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return plain_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorClass::RequestTooLarge,
-                "the request body is larger than the server's limit",
-            );
-        }
-        Err(rejection) => {
-            return plain_error(
-                rejection.status(),
-                ErrorClass::InvalidInput,
-                format!("the request body could not be read: {rejection}"),
-            );
-        }
+    let input = match read_json(body) {
+        Ok(input) => input,
+        Err(refused) => return refused.into_response(),
     };
     let caller = match state.shared.identity.resolve(&headers) {
         Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(value) => value,
-            Err(err) => {
-                return plain_error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorClass::InvalidInput,
-                    format!("the request body is not valid JSON: {err}"),
-                );
-            }
-        }
+        Err(refused) => return refused.into_response(),
     };
     let stream = state.served.stream
         || accepts_event_stream(&headers)
@@ -249,7 +253,7 @@ async fn answer(
         request = request.tenant(tenant.clone());
     }
     if stream {
-        return sse::respond(state, request, spend, input, caller, guard).await;
+        return sse::respond_endpoint(state, request, spend, input, caller, guard).await;
     }
     // When the client goes away this handler is dropped and the guard cancels the token;
     // the run is then finished in a task of its own, so it still ends the way a cancelled

@@ -26,9 +26,10 @@
 //! the status is not decided yet). A client that closes the stream cancels the run.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -39,10 +40,10 @@ use tokio_util::sync::DropGuard;
 use super::cost;
 use super::identity::Caller;
 use super::state::EndpointState;
-use super::status::{error_body, error_response, insert_rate_headers, plain_error};
+use super::status::{error_body, error_response, insert_rate_headers};
 use crate::error::{AgentError, ErrorClass};
 use crate::llm::StreamEvent;
-use crate::reliability::RequestInfo;
+use crate::reliability::{RateLimitSnapshot, RequestInfo};
 use crate::spend::Spend;
 
 /// Events waiting between the run and the client; a slow client slows the run.
@@ -91,11 +92,55 @@ fn to_event(item: &StreamEvent) -> Option<Event> {
     })
 }
 
+/// How a run's stream is written on the wire: our own events ([`Events`]), or the
+/// shape of the OpenAI front door.
+pub(crate) trait StreamWire: Send + 'static {
+    /// What the run returns.
+    type Output: Send + 'static;
+
+    /// The SSE event for one stream event, or `None` when it shows nothing.
+    fn event(&mut self, item: &StreamEvent) -> Option<Event>;
+
+    /// The events that end a stream whose run answered in it (`started`: events went
+    /// out before; a run that failed before that is refused with a status instead).
+    fn end(&mut self, result: Result<Self::Output, AgentError>, spend: &Spend) -> Vec<Event>;
+
+    /// The whole answer to a run that failed before its first event.
+    fn refuse(err: &AgentError, snapshot: Option<RateLimitSnapshot>) -> Response;
+}
+
+/// fastagentic's own event stream (the table in the [module docs](self)).
+pub(crate) struct Events;
+
+impl StreamWire for Events {
+    type Output = Value;
+
+    fn event(&mut self, item: &StreamEvent) -> Option<Event> {
+        to_event(item)
+    }
+
+    fn end(&mut self, result: Result<Value, AgentError>, spend: &Spend) -> Vec<Event> {
+        let cost = cost::summary(spend).map(|summary| event("cost", &summary));
+        let last = match result {
+            Ok(output) => event("done", &output),
+            Err(err) => event("error", &error_body(&err)),
+        };
+        cost.into_iter().chain([last]).collect()
+    }
+
+    fn refuse(err: &AgentError, snapshot: Option<RateLimitSnapshot>) -> Response {
+        error_response(err, snapshot)
+    }
+}
+
+/// The channel a streamed run forwards its events to: give the sender to the run
+/// ([`RequestInfo::stream_to`]) and the receiver to [`respond`].
+pub(crate) fn channel() -> (mpsc::Sender<StreamEvent>, mpsc::Receiver<StreamEvent>) {
+    mpsc::channel(BUFFER)
+}
+
 /// Runs the endpoint with its output streamed, answering `text/event-stream`.
-///
-/// `guard` cancels the run when dropped: it lives in the handler until the first event,
-/// then in the response body, so a client that goes away at any point cancels the run.
-pub(crate) async fn respond(
+pub(crate) async fn respond_endpoint(
     state: Arc<EndpointState>,
     request: RequestInfo,
     spend: Arc<Spend>,
@@ -103,23 +148,43 @@ pub(crate) async fn respond(
     caller: Caller,
     guard: DropGuard,
 ) -> Response {
+    let (sink, events) = channel();
+    let request = request.stream_to(sink);
+    let run = {
+        let state = state.clone();
+        async move { state.served.call(&state.pipeline, request, input).await }
+    };
+    let snapshot = move || state.rate_snapshot(&caller);
+    respond(run, events, Events, snapshot, spend, guard).await
+}
+
+/// Runs `run` with its output streamed in `wire`'s shape, answering `text/event-stream`.
+///
+/// `guard` cancels the run when dropped: it lives in the handler until the first event,
+/// then in the response body, so a client that goes away at any point cancels the run.
+/// `snapshot` reads the caller's rate limits once the run has started or failed.
+pub(crate) async fn respond<W: StreamWire>(
+    run: impl Future<Output = Result<W::Output, AgentError>> + Send + 'static,
+    events: mpsc::Receiver<StreamEvent>,
+    wire: W,
+    snapshot: impl FnOnce() -> Option<RateLimitSnapshot>,
+    spend: Arc<Spend>,
+    guard: DropGuard,
+) -> Response {
     let (out, mut messages) = mpsc::channel(BUFFER);
-    tokio::spawn(drive(state.clone(), request, spend.clone(), input, out));
+    tokio::spawn(drive(run, events, wire, spend.clone(), out));
     let first = messages.recv().await;
-    let snapshot = state.rate_snapshot(&caller);
+    let snapshot = snapshot();
     let first = match first {
         Some(Message::Event(first)) => first,
         Some(Message::Failed(err)) => {
-            let mut response = error_response(&err, snapshot);
+            let mut response = W::refuse(&err, snapshot);
             cost::insert_headers(response.headers_mut(), &spend);
             return response;
         }
         None => {
-            return plain_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorClass::Other,
-                "the run ended without an answer",
-            );
+            let err = AgentError::new(ErrorClass::Other, "the run ended without an answer");
+            return W::refuse(&err, snapshot);
         }
     };
     let rest =
@@ -144,24 +209,21 @@ pub(crate) async fn respond(
     response
 }
 
-/// The run's task: runs the endpoint, forwarding its stream events, then its outcome.
-async fn drive(
-    state: Arc<EndpointState>,
-    request: RequestInfo,
+/// The run's task: runs it, forwarding its stream events, then its outcome.
+async fn drive<W: StreamWire>(
+    run: impl Future<Output = Result<W::Output, AgentError>> + Send,
+    mut events: mpsc::Receiver<StreamEvent>,
+    mut wire: W,
     spend: Arc<Spend>,
-    input: Value,
     out: mpsc::Sender<Message>,
 ) {
-    let (sink, mut events) = mpsc::channel::<StreamEvent>(BUFFER);
-    let request = request.stream_to(sink);
-    let run = state.served.call(&state.pipeline, request, input);
     let mut run = std::pin::pin!(run);
     let mut started = false;
     let result = loop {
         tokio::select! {
             biased;
             Some(item) = events.recv() => {
-                if let Some(e) = to_event(&item) {
+                if let Some(e) = wire.event(&item) {
                     if out.send(Message::Event(e)).await.is_err() {
                         return; // the client is gone; dropping `run` ends it
                     }
@@ -172,7 +234,7 @@ async fn drive(
         }
     };
     while let Ok(item) = events.try_recv() {
-        if let Some(e) = to_event(&item) {
+        if let Some(e) = wire.event(&item) {
             if out.send(Message::Event(e)).await.is_err() {
                 return;
             }
@@ -180,22 +242,16 @@ async fn drive(
         }
     }
     // A run that failed before any event went out is answered with a status code, and
-    // its cost in the headers; any other gets the cost as an event.
-    let answered_in_stream = started || result.is_ok();
-    if answered_in_stream
-        && let Some(summary) = cost::summary(&spend)
-        && out
-            .send(Message::Event(event("cost", &summary)))
-            .await
-            .is_err()
-    {
-        return;
-    }
+    // its cost in the headers.
     let last = match result {
-        Ok(output) => Message::Event(event("done", &output)),
-        Err(err) if started => Message::Event(event("error", &error_body(&err))),
-        Err(err) => Message::Failed(err),
+        Err(err) if !started => vec![Message::Failed(err)],
+        result => (wire.end(result, &spend).into_iter())
+            .map(Message::Event)
+            .collect(),
     };
-    // Nobody to tell if the client left.
-    let _ = out.send(last).await;
+    for message in last {
+        if out.send(message).await.is_err() {
+            return; // nobody to tell if the client left
+        }
+    }
 }

@@ -241,6 +241,31 @@ pub fn error_response(err: &AgentError, snapshot: Option<RateLimitSnapshot>) -> 
     response
 }
 
+/// A request refused before it ran (no key, a body that is not JSON, ...): answered in
+/// the shape of the route that refused it.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) status: StatusCode,
+    pub(crate) class: ErrorClass,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    pub(crate) fn new(status: StatusCode, class: ErrorClass, message: impl Into<String>) -> Self {
+        Refused {
+            status,
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        plain_error(self.status, self.class, self.message)
+    }
+}
+
 /// A response of our own making (not a run's error): `status` with a JSON error body of
 /// `class` and `message`.
 pub(crate) fn plain_error(
