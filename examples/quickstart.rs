@@ -13,6 +13,12 @@
 //!   and a clock, until it answers `{"answer", "steps", "tools_used", "cost_usd"}`; with
 //!   `Accept: text/event-stream` it streams the tool calls, their results and the text.
 //!
+//! - `POST /v1/chat/completions` and `GET /v1/models` speak OpenAI's Chat Completions
+//!   API, so the official SDKs and any OpenAI-style client work unchanged with
+//!   `base_url = "http://127.0.0.1:8000/v1"`. `model` names a served model or a route:
+//!   `smart` tries each provider with a key in turn; `outage-drill` starts at a mock
+//!   provider that is always overloaded, so its fallback can be watched offline.
+//!
 //! With no API key set it answers from the built-in mock provider (models named
 //! `mock/...`), so it works offline. Set `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` or
 //! `GEMINI_API_KEY` (and `*_BASE_URL` for a gateway) to use a real provider; `PORT`
@@ -20,11 +26,14 @@
 //! set, whoever reaches the port spends on that key).
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use fastagentic::App;
 use fastagentic::llm::{Completion, MockProvider, MockReply, Providers, Role, Usage};
 use fastagentic::prelude::*;
+use fastagentic::reliability::PolicyError;
+use fastagentic::server::{Gateway, GatewayRoute};
 use fastagentic::tools::{Tool, Tools};
+use fastagentic::{App, ClassSet};
 use schemars::JsonSchema;
 
 /// The model used when a request names none: the first provider with a key, else the
@@ -39,6 +48,63 @@ fn default_model() -> &'static str {
     } else {
         "mock/gpt-4o-mini"
     }
+}
+
+/// One model per provider with a key, else two of the mock's: what the front door serves
+/// under their own names, and the order `smart` tries them in.
+fn keyed_models() -> Vec<&'static str> {
+    let keyed: Vec<&str> = [
+        ("OPENAI_API_KEY", "gpt-4o-mini"),
+        ("ANTHROPIC_API_KEY", "claude-haiku-4-5"),
+        ("GEMINI_API_KEY", "gemini-2.5-flash"),
+    ]
+    .into_iter()
+    .filter(|(var, _)| has_key(var))
+    .map(|(_, model)| model)
+    .collect();
+    if keyed.is_empty() {
+        vec!["mock/gpt-4o-mini", "mock/claude-haiku-4-5"]
+    } else {
+        keyed
+    }
+}
+
+/// The OpenAI-compatible front door. Clients name `smart`, `outage-drill` or a model.
+fn gateway() -> Result<Gateway, PolicyError> {
+    let on = ClassSet::of(&[
+        ErrorClass::RateLimit,
+        ErrorClass::Overloaded,
+        ErrorClass::ServerError,
+        ErrorClass::Timeout,
+    ]);
+    let models = keyed_models();
+    let smart = (models[1..].iter())
+        .fold(FallbackChain::builder(models[0]), |chain, model| {
+            chain.then(*model, on)
+        })
+        .build()?;
+    let drill = FallbackChain::builder("mock/outage")
+        .then("mock/gpt-4o-mini", on)
+        .build()?;
+    let mut gateway = Gateway::new()
+        .route(GatewayRoute::new("smart", smart).description("each provider with a key, in turn"))
+        .route(
+            GatewayRoute::new("outage-drill", drill)
+                .description("an always-overloaded mock, then a healthy one: a fallback to watch"),
+        )
+        .retry(
+            RetryPolicy::builder()
+                .max_attempts(2)
+                .initial_delay(Duration::from_millis(250))
+                .build()?,
+        )
+        .rate_limit(RateLimitPolicy::builder().per_user_rpm(20).build()?);
+    // The drill's healthy model is served by name too, keys or not.
+    let mock = (!models.contains(&"mock/gpt-4o-mini")).then_some("mock/gpt-4o-mini");
+    for model in models.into_iter().chain(mock) {
+        gateway = gateway.model(model);
+    }
+    Ok(gateway)
 }
 
 fn has_key(var: &str) -> bool {
@@ -274,7 +340,11 @@ async fn agent(ctx: AgentContext, question: Question) -> Result<AgentReply, Agen
 /// offer, it calls the clock and, when the question holds two numbers, the calculator
 /// (adding them, or whatever `times`, `minus` or `divided` asks); once the tools have
 /// answered, it answers with what they said.
-fn scripted_agent(_model: &str, prompt: &Prompt) -> Option<MockReply> {
+fn scripted_agent(model: &str, prompt: &Prompt) -> Option<MockReply> {
+    // The first model of the `outage-drill` route is down for good.
+    if model == "outage" {
+        return Some(MockReply::overloaded());
+    }
     let offered = |name: &str| prompt.tools.iter().any(|t| t.name == name);
     let answered = prompt.messages().iter().any(|m| m.role == Role::Tool);
     if answered || !offered("clock") {
@@ -340,8 +410,20 @@ async fn main() -> Result<(), fastagentic::ServeError> {
         "  curl -s http://127.0.0.1:{port}/agent -H 'content-type: application/json' \
          -d '{{\"question\": \"What is 12 times 7, and what time is it?\"}}'"
     );
+    println!(
+        "  curl -s http://127.0.0.1:{port}/v1/chat/completions -H 'content-type: application/json' \
+         -d '{{\"model\": \"outage-drill\", \"messages\": [{{\"role\": \"user\", \"content\": \"hi\"}}]}}'"
+    );
     println!("  curl -s http://127.0.0.1:{port}/endpoints");
+    let gateway = match gateway() {
+        Ok(gateway) => gateway,
+        Err(err) => {
+            eprintln!("the quickstart's gateway policies are invalid: {err}");
+            std::process::exit(1);
+        }
+    };
     App::new("fastagentic quickstart")
+        .openai_compatible(gateway)
         .providers(Providers::from_env().with(MockProvider::new().responder(scripted_agent)))
         .version(env!("CARGO_PKG_VERSION"))
         .serve(format!("{host}:{port}"))

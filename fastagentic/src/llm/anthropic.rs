@@ -100,7 +100,7 @@ fn body(model: &str, prompt: &Prompt, stream: bool) -> Result<Value, AgentError>
         body["system"] = json!(system);
     }
     if let Some(t) = prompt.temperature {
-        body["temperature"] = json!(t);
+        body["temperature"] = super::prompt::temperature_json(t);
     }
     if !prompt.stop.is_empty() {
         body["stop_sequences"] = json!(prompt.stop);

@@ -83,7 +83,7 @@ fn body(prompt: &Prompt) -> Result<Value, AgentError> {
         config.insert("maxOutputTokens".into(), json!(max));
     }
     if let Some(t) = prompt.temperature {
-        config.insert("temperature".into(), json!(t));
+        config.insert("temperature".into(), super::prompt::temperature_json(t));
     }
     if !prompt.stop.is_empty() {
         config.insert("stopSequences".into(), json!(prompt.stop));

@@ -149,7 +149,7 @@ impl OpenAi {
             body[field] = json!(max);
         }
         if let Some(t) = prompt.temperature {
-            body["temperature"] = json!(t);
+            body["temperature"] = super::prompt::temperature_json(t);
         }
         if !prompt.stop.is_empty() {
             body["stop"] = json!(prompt.stop);

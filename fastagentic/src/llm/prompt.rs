@@ -365,3 +365,11 @@ impl From<&String> for Prompt {
         Prompt::user(text.as_str())
     }
 }
+
+/// A temperature as JSON: the decimal the caller wrote (`0.2`), not the `f32` widened to
+/// `f64` (`0.20000000298023224`), which a strict upstream may refuse or log oddly.
+pub(crate) fn temperature_json(t: f32) -> serde_json::Value {
+    t.to_string()
+        .parse::<f64>()
+        .map_or_else(|_| serde_json::Value::from(t), serde_json::Value::from)
+}

@@ -48,6 +48,7 @@
 //! before the first connection is accepted, `on_shutdown` hooks after the drain.
 
 pub mod cost;
+pub mod gateway;
 pub mod identity;
 mod request_id;
 mod route;
@@ -65,9 +66,11 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
+pub use self::gateway::{Gateway, GatewayRoute, InvalidGateway, RoutePolicies};
 pub use self::request_id::X_REQUEST_ID;
 pub use self::route::Route;
 
+use self::gateway::{GatewayState, RouteState};
 use self::identity::{IdentityConfig, KeyOwner};
 use self::route::Served;
 use self::shutdown::HardStop;
@@ -78,8 +81,8 @@ use crate::llm::Providers;
 use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 use crate::reliability::{
-    BreakerRegistry, EventKind, FallbackChain, LimitScope, PipelineEvent, PolicyError,
-    RateLimitPolicy, RateLimiter, default_max_attempts,
+    BreakerRegistry, EventKind, FallbackChain, LimitScope, Pipeline, PipelineBuilder,
+    PipelineEvent, PolicyError, RateLimitPolicy, RateLimiter, default_max_attempts,
 };
 use crate::spend::Ledger;
 
@@ -123,6 +126,18 @@ pub enum ServeError {
         /// Why.
         reason: &'static str,
     },
+    /// The OpenAI-compatible front door is misconfigured.
+    #[error("the OpenAI-compatible gateway cannot be served: {0}")]
+    InvalidGateway(#[from] InvalidGateway),
+    /// A gateway route's policies cannot work as configured.
+    #[error("gateway route `{route}` has invalid policies: {source}")]
+    GatewayPolicies {
+        /// The route's name.
+        route: String,
+        /// What is wrong.
+        #[source]
+        source: PolicyError,
+    },
     /// Accepting connections failed.
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
@@ -157,6 +172,7 @@ pub struct App {
     body_limit: usize,
     identity: IdentityConfig,
     shutdown_timeout: Duration,
+    gateway: Option<Gateway>,
 }
 
 impl fmt::Debug for App {
@@ -175,6 +191,7 @@ impl fmt::Debug for App {
             .field("body_limit", &self.body_limit)
             .field("identity", &self.identity)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("gateway", &self.gateway)
             .finish()
     }
 }
@@ -216,6 +233,7 @@ impl App {
             body_limit: 1024 * 1024,
             identity: IdentityConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
+            gateway: None,
         }
     }
 
@@ -386,6 +404,15 @@ impl App {
         self
     }
 
+    /// Serves the OpenAI-compatible front door too: `POST /v1/chat/completions` and
+    /// `GET /v1/models`, for the routes and models `gateway` names. Existing OpenAI
+    /// clients point their `base_url` at `http://host/v1` and get the pipeline's limits,
+    /// breakers, retries, fallbacks and prices (see [`gateway`]).
+    pub fn openai_compatible(mut self, gateway: Gateway) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
     /// The axum router, to mount in an existing application: `nest` it under a prefix,
     /// or `merge` it (it has a JSON 404 fallback; axum refuses to merge two routers that
     /// both have one, so call `reset_fallback()` on one of them first).
@@ -476,7 +503,7 @@ impl App {
         }
         served.extend(self.routes.iter().cloned().map(Served::code));
         for (i, entry) in served.iter().enumerate() {
-            check_path(entry)?;
+            check_path(entry, self.gateway.is_some())?;
             if let Some(first) = served[..i].iter().find(|e| e.path == entry.path) {
                 return Err(DuplicatePath {
                     path: entry.path.clone(),
@@ -511,44 +538,32 @@ impl App {
             breakers: breakers.clone(),
             metrics: metrics.clone(),
         });
+        let wiring = Wiring {
+            hooks: &hooks,
+            breakers: &breakers,
+            global_limiter: global_limiter.as_ref(),
+        };
         let mut states = Vec::with_capacity(served.len());
         for mut entry in served {
             // Resolved here so `/endpoints` lists the attempt count the pipeline runs.
             entry.policies.retry = (entry.policies.retry.take())
                 .map(|policy| policy.or_max_attempts(self.default_max_attempts));
-            let mut builder = entry
-                .pipeline_builder(self.fallback.as_ref())
-                .breaker_registry(breakers.clone());
-            if let Some(pricing) = &self.pricing {
-                builder = builder.pricing(pricing.clone());
-            }
-            if let Some(ledger) = &self.ledger {
-                builder = builder.ledger(ledger.clone());
-            }
-            if let Some(providers) = &self.providers {
-                builder = builder.providers(providers.clone());
-            }
-            if let Some(limiter) = &global_limiter {
-                builder = builder.global_rate_limiter(limiter.clone());
-            }
-            if !hooks.is_empty() {
-                builder = builder.event_sink(hooks.clone());
-            }
-            let pipeline = builder
-                .event_sink(metrics.clone())
-                .build()
-                .map_err(|source| ServeError::Policies {
-                    path: entry.path.clone(),
-                    origin: entry.origin(),
-                    source,
-                })?;
+            let builder = entry.pipeline_builder(self.fallback.as_ref());
+            let pipeline =
+                self.pipeline(builder, &wiring)
+                    .map_err(|source| ServeError::Policies {
+                        path: entry.path.clone(),
+                        origin: entry.origin(),
+                        source,
+                    })?;
             states.push(Arc::new(EndpointState {
                 served: entry,
                 pipeline,
                 shared: shared.clone(),
             }));
         }
-        let router = router::build(&shared, states, self.body_limit);
+        let gateway = self.gateway_state(&shared, &wiring)?;
+        let router = router::build(&shared, states, gateway, self.body_limit);
         Ok(Built {
             router,
             hooks,
@@ -557,13 +572,81 @@ impl App {
     }
 }
 
+/// What every pipeline of one app is wired to.
+struct Wiring<'a> {
+    hooks: &'a Arc<Hooks>,
+    breakers: &'a Arc<BreakerRegistry>,
+    global_limiter: Option<&'a Arc<RateLimiter>>,
+}
+
+impl App {
+    /// A pipeline of `builder`'s policies with the app's providers, prices, ledger,
+    /// limits, hooks, metrics and breakers.
+    fn pipeline(
+        &self,
+        mut builder: PipelineBuilder,
+        wiring: &Wiring<'_>,
+    ) -> Result<Pipeline, PolicyError> {
+        builder = builder.breaker_registry(wiring.breakers.clone());
+        if let Some(pricing) = &self.pricing {
+            builder = builder.pricing(pricing.clone());
+        }
+        if let Some(ledger) = &self.ledger {
+            builder = builder.ledger(ledger.clone());
+        }
+        if let Some(providers) = &self.providers {
+            builder = builder.providers(providers.clone());
+        }
+        if let Some(limiter) = wiring.global_limiter {
+            builder = builder.global_rate_limiter(limiter.clone());
+        }
+        if !wiring.hooks.is_empty() {
+            builder = builder.event_sink(wiring.hooks.clone());
+        }
+        builder.event_sink(self.metrics.clone()).build()
+    }
+
+    /// The front door's routes, each with its pipeline; `None` when it is off.
+    fn gateway_state(
+        &self,
+        shared: &Arc<Shared>,
+        wiring: &Wiring<'_>,
+    ) -> Result<Option<Arc<GatewayState>>, ServeError> {
+        let Some(gateway) = &self.gateway else {
+            return Ok(None);
+        };
+        let mut routes = Vec::new();
+        for (route, mut policies) in gateway.resolved()? {
+            policies.retry = (policies.retry.take())
+                .map(|policy| policy.or_max_attempts(self.default_max_attempts));
+            let builder = policies
+                .clone()
+                .builder(&gateway::label(route.name()), None);
+            let pipeline =
+                self.pipeline(builder, wiring)
+                    .map_err(|source| ServeError::GatewayPolicies {
+                        route: route.name().to_owned(),
+                        source,
+                    })?;
+            routes.push(Arc::new(RouteState {
+                route,
+                policies,
+                pipeline,
+            }));
+        }
+        Ok(Some(Arc::new(GatewayState::new(shared.clone(), routes))))
+    }
+}
+
 /// Refuses paths the router cannot serve literally.
-fn check_path(entry: &Served) -> Result<(), ServeError> {
+fn check_path(entry: &Served, gateway: bool) -> Result<(), ServeError> {
     let path = entry.path.as_str();
     let reason = if !path.starts_with('/') {
         Some("a path must start with `/`")
     } else if RESERVED.contains(&path) {
         Some("the app answers this path itself (health, metrics, endpoint listing)")
+    } else if gateway && gateway::claims(path) {
+        Some("the OpenAI-compatible gateway answers this path")
     } else if path.contains(['{', '}']) {
         Some("a path may not contain `{` or `}`")
     } else if path

@@ -16,6 +16,7 @@ use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 
 use super::cost;
+use super::gateway::{self, GatewayState};
 use super::request_id;
 use super::sse;
 use super::state::{EndpointState, Shared};
@@ -29,6 +30,7 @@ use crate::spend::Spend;
 pub(crate) fn build(
     shared: &Arc<Shared>,
     endpoints: Vec<Arc<EndpointState>>,
+    gateway: Option<Arc<GatewayState>>,
     body_limit: usize,
 ) -> Router {
     let mut router = Router::new();
@@ -66,12 +68,17 @@ pub(crate) fn build(
     };
     let listing = {
         let shared = shared.clone();
+        let gateway = gateway.clone();
         get(move |headers: HeaderMap| {
-            let answer = (shared.identity.operator_access(&headers))
-                .map(|()| axum::Json(list(&shared, &endpoints)).into_response());
+            let answer = (shared.identity.operator_access(&headers)).map(|()| {
+                axum::Json(list(&shared, &endpoints, gateway.as_deref())).into_response()
+            });
             async move { answer.unwrap_or_else(|refused| refused) }
         })
     };
+    if let Some(gateway) = &gateway {
+        router = router.merge(gateway::router(gateway.clone()));
+    }
     let get_only = || async { method_not_allowed("GET, HEAD") };
     router
         .route("/health", health.fallback(get_only))
@@ -136,16 +143,25 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> Response {
     response
 }
 
-/// `GET /endpoints`: every endpoint, its policies and its breakers' states.
-fn list(shared: &Shared, endpoints: &[Arc<EndpointState>]) -> Value {
+/// `GET /endpoints`: every endpoint and gateway route, its policies and its breakers'
+/// states.
+fn list(
+    shared: &Shared,
+    endpoints: &[Arc<EndpointState>],
+    gateway: Option<&GatewayState>,
+) -> Value {
     let breakers = shared.breakers.snapshot();
-    let mut entries: Vec<Value> = endpoints
+    let served = endpoints
         .iter()
-        .map(|state| {
-            let mut entry = state.served.describe();
+        .map(|state| (state.served.describe(), state.served.path.clone()));
+    let routes = (gateway.map(GatewayState::routes).unwrap_or_default().iter())
+        .map(|route| (route.describe(), route.label()));
+    let mut entries: Vec<Value> = served
+        .chain(routes)
+        .map(|(mut entry, label)| {
             let states: Vec<Value> = breakers
                 .iter()
-                .filter(|(key, _)| *key.endpoint == *state.served.path)
+                .filter(|(key, _)| *key.endpoint == *label)
                 .map(|(key, snap)| {
                     json!({
                         "model": key.dependency,
@@ -159,7 +175,9 @@ fn list(shared: &Shared, endpoints: &[Arc<EndpointState>]) -> Value {
             entry
         })
         .collect();
-    entries.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    entries.sort_by(|a, b| {
+        (a["path"].as_str(), a["name"].as_str()).cmp(&(b["path"].as_str(), b["name"].as_str()))
+    });
     json!({
         "title": shared.title,
         "version": shared.version,

@@ -32,22 +32,25 @@ impl EndpointState {
     /// The caller's tightest request limit right now, across the app's and the
     /// endpoint's limiters; `None` when neither limits requests.
     pub(crate) fn rate_snapshot(&self, caller: &Caller) -> Option<RateLimitSnapshot> {
-        let identity = Identity {
-            user: caller.user.as_ref(),
-            tenant: caller.tenant.as_ref(),
-        };
-        let global = self
-            .shared
-            .global_limiter
-            .as_deref()
-            .and_then(|l| l.snapshot(identity));
-        let own = self
-            .pipeline
-            .rate_limiter()
-            .and_then(|l| l.snapshot(identity));
-        [global, own]
-            .into_iter()
-            .flatten()
-            .min_by_key(|s| s.remaining)
+        rate_snapshot(&self.shared, &self.pipeline, caller)
     }
+}
+
+/// The caller's tightest request limit right now, across the app's limiter and
+/// `pipeline`'s; `None` when neither limits requests.
+pub(crate) fn rate_snapshot(
+    shared: &Shared,
+    pipeline: &Pipeline,
+    caller: &Caller,
+) -> Option<RateLimitSnapshot> {
+    let identity = Identity {
+        user: caller.user.as_ref(),
+        tenant: caller.tenant.as_ref(),
+    };
+    let global = (shared.global_limiter.as_deref()).and_then(|l| l.snapshot(identity));
+    let own = pipeline.rate_limiter().and_then(|l| l.snapshot(identity));
+    [global, own]
+        .into_iter()
+        .flatten()
+        .min_by_key(|s| s.remaining)
 }
