@@ -130,4 +130,7 @@ pub mod guide {
 
     #[doc = include_str!("../../book/src/configuration.md")]
     pub struct Configuration;
+
+    #[doc = include_str!("../../book/src/openai-gateway.md")]
+    pub struct OpenAiGateway;
 }
