@@ -619,9 +619,8 @@ impl App {
         for (route, mut policies) in gateway.resolved()? {
             policies.retry = (policies.retry.take())
                 .map(|policy| policy.or_max_attempts(self.default_max_attempts));
-            let builder = policies
-                .clone()
-                .builder(&gateway::label(route.name()), None);
+            let model = route.is_model().then(|| route.primary());
+            let builder = (policies.clone()).builder(&gateway::label(route.name()), model);
             let pipeline =
                 self.pipeline(builder, wiring)
                     .map_err(|source| ServeError::GatewayPolicies {

@@ -194,25 +194,28 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("text/event-stream"))
 }
 
-/// The request body as JSON (an empty one is `null`), or why it cannot be read.
-pub(crate) fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refused> {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(Refused::new(
+/// The request body, or why it cannot be read (too large, cut off).
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refused> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refused::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorClass::RequestTooLarge,
                 "the request body is larger than the server's limit",
-            ));
-        }
-        Err(rejection) => {
-            return Err(Refused::new(
+            )
+        } else {
+            Refused::new(
                 rejection.status(),
                 ErrorClass::InvalidInput,
                 format!("the request body could not be read: {rejection}"),
-            ));
+            )
         }
-    };
+    })
+}
+
+/// The request body as JSON (an empty one is `null`), or why it cannot be read.
+fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refused> {
+    let body = read_body(body)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }

@@ -23,7 +23,7 @@ use crate::reliability::{Pipeline, RequestInfo};
 use crate::server::cost;
 use crate::server::identity::Caller;
 use crate::server::request_id;
-use crate::server::router::{FinishOnDrop, method_not_allowed, read_json};
+use crate::server::router::{FinishOnDrop, method_not_allowed, read_body};
 use crate::server::sse;
 use crate::server::state::{Shared, rate_snapshot};
 use crate::server::status::insert_rate_headers;
@@ -50,7 +50,7 @@ impl RouteState {
             "path": CHAT_COMPLETIONS,
             "name": self.route.name(),
             "description": self.route.description_text(),
-            "model": p.fallback.as_ref().map(|chain| chain.primary().to_string()),
+            "model": self.route.primary(),
             "stream": false,
             "policies": {
                 "retry": p.retry,
@@ -171,7 +171,7 @@ async fn answer(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let shared = &state.shared;
-    let body = match read_json(body) {
+    let body = match read_body(body) {
         Ok(body) => body,
         Err(refused) => return error::refused(&refused),
     };
@@ -179,7 +179,7 @@ async fn answer(
         Ok(caller) => caller,
         Err(refused) => return error::refused(&refused),
     };
-    let chat = match ChatRequest::parse(body) {
+    let chat = match ChatRequest::from_slice(&body) {
         Ok(chat) => chat,
         Err(err) => return error::response(&err, None),
     };
@@ -207,7 +207,9 @@ async fn answer(
             let route = route.clone();
             async move { run(&route.pipeline, request, chat.prompt).await }
         };
-        return sse::respond(run, events, wire, snapshot, spend, guard).await;
+        // Boxed: inline, the stream's future (a whole run) would make every request's
+        // future that much larger to move around.
+        return Box::pin(sse::respond(run, events, wire, snapshot, spend, guard)).await;
     }
     // As on every endpoint: a client that leaves cancels the run, which still ends (and
     // is counted) in a task of its own.

@@ -216,6 +216,11 @@ impl GatewayRoute {
         self.model
     }
 
+    /// The model its pipeline starts with: the chain's primary.
+    pub(crate) fn primary(&self) -> &str {
+        self.fallback.primary()
+    }
+
     /// The policies as an endpoint's, for the pipeline builder.
     fn endpoint_policies(&self, defaults: &RoutePolicies) -> EndpointPolicies {
         let policies = self.policies.or(defaults);
@@ -223,7 +228,9 @@ impl GatewayRoute {
             retry: Some(policies.retry.unwrap_or_default()),
             circuit_breaker: policies.circuit_breaker,
             timeout: policies.timeout,
-            fallback: Some(self.fallback.clone()),
+            // A model served by name has nothing to fall back to: it runs as an endpoint's
+            // model does, without walking a chain of one.
+            fallback: (!self.model).then(|| self.fallback.clone()),
             rate_limit: policies.rate_limit,
             ..EndpointPolicies::default()
         }

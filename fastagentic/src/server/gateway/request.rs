@@ -50,33 +50,63 @@ struct StreamOptions {
     include_usage: Option<bool>,
 }
 
+/// One message. A struct with the role as a field (not an enum tagged by it): serde
+/// reads it in one pass, where a tagged enum buffers every message first.
 #[derive(Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-enum WireMessage {
-    System {
-        content: Content,
-    },
-    Developer {
-        content: Content,
-    },
-    User {
-        content: Content,
-    },
-    Assistant {
-        content: Option<Content>,
-        tool_calls: Option<Vec<WireToolCall>>,
-    },
-    Tool {
-        content: Content,
-        tool_call_id: String,
-    },
+struct WireMessage {
+    role: WireRole,
+    content: Option<Content>,
+    tool_calls: Option<Vec<WireToolCall>>,
+    tool_call_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// A message's content: a string, or an array of parts.
 enum Content {
     Text(String),
     Parts(Vec<Part>),
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Content;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Content, E> {
+                Ok(Content::Text(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Content, E> {
+                Ok(Content::Text(text))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Content, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -149,18 +179,39 @@ fn invalid(param: impl Into<String>, message: impl Into<String>) -> AgentError {
 }
 
 impl ChatRequest {
-    /// Reads a request body.
-    pub(crate) fn parse(body: Value) -> Result<ChatRequest, AgentError> {
-        let body: Body = serde_path_to_error::deserialize(body).map_err(|err| {
+    /// Reads a request body, straight from its bytes (no `Value` in between).
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<ChatRequest, AgentError> {
+        let mut json = serde_json::Deserializer::from_slice(bytes);
+        let body: Body = serde_path_to_error::deserialize(&mut json).map_err(|err| {
             let param = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return AgentError::new(
+                    ErrorClass::InvalidInput,
+                    format!("the request body is not valid JSON: {inner}"),
+                );
+            }
             invalid(
                 param.clone(),
-                format!(
-                    "`{param}` is not a valid Chat Completions field: {}",
-                    err.inner()
-                ),
+                format!("`{param}` is not a valid Chat Completions field: {inner}"),
             )
         })?;
+        json.end().map_err(|err| {
+            AgentError::new(
+                ErrorClass::InvalidInput,
+                format!("the request body is not valid JSON: {err}"),
+            )
+        })?;
+        Self::read(body)
+    }
+
+    /// Reads a request body already parsed.
+    #[cfg(test)]
+    pub(crate) fn parse(body: Value) -> Result<ChatRequest, AgentError> {
+        Self::from_slice(body.to_string().as_bytes())
+    }
+
+    fn read(body: Body) -> Result<ChatRequest, AgentError> {
         if let Some(n) = body.n.filter(|n| *n != 1) {
             return Err(invalid(
                 "n",
@@ -217,42 +268,44 @@ fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, AgentError> {
     let mut out: Vec<Message> = Vec::with_capacity(wire.len());
     for (i, message) in wire.into_iter().enumerate() {
         let at = |field: &str| format!("messages[{i}].{field}");
-        let message = match message {
-            WireMessage::System { content } | WireMessage::Developer { content } => {
-                Message::new(Role::System, text(content, &at("content"))?)
+        let content = match (message.content, message.role) {
+            (Some(content), _) => text(content, &at("content"))?,
+            // An assistant that only calls tools has no content.
+            (None, WireRole::Assistant) => String::new(),
+            (None, _) => {
+                return Err(invalid(
+                    at("content"),
+                    format!(
+                        "`{}` has no content; send a string or text parts",
+                        at("content")
+                    ),
+                ));
             }
-            WireMessage::User { content } => {
-                Message::new(Role::User, text(content, &at("content"))?)
-            }
-            WireMessage::Assistant {
-                content,
-                tool_calls,
-            } => {
-                let content = match content {
-                    Some(content) => text(content, &at("content"))?,
-                    None => String::new(),
-                };
-                let calls = (tool_calls.unwrap_or_default().into_iter())
+        };
+        let message = match message.role {
+            WireRole::System | WireRole::Developer => Message::new(Role::System, content),
+            WireRole::User => Message::new(Role::User, content),
+            WireRole::Assistant => {
+                let calls = (message.tool_calls.unwrap_or_default().into_iter())
                     .map(|c| ToolCall::new(c.id, c.function.name, c.function.arguments))
                     .collect();
                 Message::assistant(content, calls)
             }
-            WireMessage::Tool {
-                content,
-                tool_call_id,
-            } => {
-                let content = text(content, &at("content"))?;
+            WireRole::Tool => {
+                let Some(id) = message.tool_call_id else {
+                    return Err(invalid(
+                        at("tool_call_id"),
+                        "a `tool` message needs the `tool_call_id` of the call it answers",
+                    ));
+                };
                 // Gemini matches answers to calls by the tool's name: find it.
-                let call = out
-                    .iter()
-                    .rev()
-                    .flat_map(|m| &m.tool_calls)
-                    .find(|c| c.id == tool_call_id)
+                let call = (out.iter().rev().flat_map(|m| &m.tool_calls))
+                    .find(|c| c.id == id)
                     .cloned()
                     .ok_or_else(|| {
                         invalid(
                             at("tool_call_id"),
-                            format!("`tool_call_id` `{tool_call_id}` answers no tool call of an earlier assistant message"),
+                            format!("`tool_call_id` `{id}` answers no tool call of an earlier assistant message"),
                         )
                     })?;
                 Message::tool_result(&call, content)

@@ -5,7 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::response::Response;
 use axum::response::sse::Event;
 use rust_decimal::Decimal;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::error;
 use crate::error::AgentError;
@@ -16,7 +17,16 @@ use crate::spend::Spend;
 
 /// A new response id, `chatcmpl-` and 24 hex digits.
 pub(crate) fn new_id() -> String {
-    format!("chatcmpl-{:024x}", fastrand::u128(..) >> 32)
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    const PREFIX: &str = "chatcmpl-";
+    // Written by hand: `format!` costs more than the rest of the id (it is per request).
+    let mut id = String::with_capacity(PREFIX.len() + 24);
+    id.push_str(PREFIX);
+    let bits = fastrand::u128(..);
+    for nibble in 0..24 {
+        id.push(char::from(HEX[((bits >> (nibble * 4)) & 0xf) as usize]));
+    }
+    id
 }
 
 /// Now, in Unix seconds, as `created` wants it.
@@ -39,18 +49,42 @@ fn finish_reason(reason: Option<&FinishReason>, called_tools: bool) -> &'static 
 
 /// `usage` in OpenAI's meaning (ours already is: cached inside the prompt, reasoning
 /// inside the completion), with `cost` in dollars when known.
-fn usage(usage: &Usage, cost: Option<Decimal>) -> Value {
-    let mut u = json!({
-        "prompt_tokens": usage.input,
-        "completion_tokens": usage.output,
-        "total_tokens": usage.total,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning},
-    });
-    if let Some(cost) = cost.and_then(|c| f64::try_from(c).ok()) {
-        u["cost"] = json!(cost);
+#[derive(Serialize)]
+struct WireUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: CachedTokens,
+    completion_tokens_details: ReasoningTokens,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+impl WireUsage {
+    fn new(usage: &Usage, cost: Option<Decimal>) -> Self {
+        WireUsage {
+            prompt_tokens: usage.input,
+            completion_tokens: usage.output,
+            total_tokens: usage.total,
+            prompt_tokens_details: CachedTokens {
+                cached_tokens: usage.cache_read,
+            },
+            completion_tokens_details: ReasoningTokens {
+                reasoning_tokens: usage.reasoning,
+            },
+            cost: cost.and_then(|c| f64::try_from(c).ok()),
+        }
     }
-    u
 }
 
 /// The model named in answers: who answered, else what was asked for.
@@ -62,49 +96,90 @@ fn answering_model<'a>(completion: &'a Completion, requested: &'a str) -> &'a st
     }
 }
 
-fn tool_calls(completion: &Completion) -> Vec<Value> {
-    completion
-        .tool_calls
-        .iter()
-        .map(|c| {
-            json!({"id": c.id, "type": "function",
-                "function": {"name": c.name, "arguments": c.arguments}})
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+fn tool_calls(completion: &Completion) -> Vec<WireToolCall<'_>> {
+    (completion.tool_calls.iter())
+        .map(|c| WireToolCall {
+            id: &c.id,
+            kind: "function",
+            function: WireFunction {
+                name: &c.name,
+                arguments: &c.arguments,
+            },
         })
         .collect()
 }
 
+/// A `chat.completion`: a whole answer. Serialized straight from the completion it
+/// borrows, without a `Value` tree in between.
+#[derive(Serialize)]
+pub(crate) struct ChatCompletion<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    /// `null` for an answer that only calls tools, as OpenAI sends it.
+    content: Option<&'a str>,
+    refusal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireToolCall<'a>>,
+}
+
 /// The `chat.completion` of a whole answer.
-pub(crate) fn completion(completion: &Completion, requested: &str) -> Value {
-    let mut message = Map::new();
-    message.insert("role".into(), "assistant".into());
-    let empty = completion.text.is_empty() && !completion.tool_calls.is_empty();
-    message.insert(
-        "content".into(),
-        if empty {
-            Value::Null
-        } else {
-            completion.text.clone().into()
-        },
-    );
-    message.insert("refusal".into(), json!(completion.refusal));
-    if !completion.tool_calls.is_empty() {
-        message.insert("tool_calls".into(), tool_calls(completion).into());
-    }
+pub(crate) fn completion<'a>(completion: &'a Completion, requested: &'a str) -> ChatCompletion<'a> {
+    let calls_only = completion.text.is_empty() && !completion.tool_calls.is_empty();
+    let message = AssistantMessage {
+        role: "assistant",
+        content: (!calls_only).then_some(completion.text.as_str()),
+        refusal: completion.refusal.as_deref(),
+        tool_calls: tool_calls(completion),
+    };
     let reason = finish_reason(
         completion.finish_reason.as_ref(),
         !completion.tool_calls.is_empty(),
     );
-    let mut body = json!({
-        "id": new_id(),
-        "object": "chat.completion",
-        "created": now(),
-        "model": answering_model(completion, requested),
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": reason}],
-    });
-    if let Some(u) = &completion.usage {
-        body["usage"] = usage(u, completion.cost_usd);
+    ChatCompletion {
+        id: new_id(),
+        object: "chat.completion",
+        created: now(),
+        model: answering_model(completion, requested),
+        choices: [Choice {
+            index: 0,
+            message,
+            logprobs: None,
+            finish_reason: reason,
+        }],
+        usage: (completion.usage.as_ref()).map(|u| WireUsage::new(u, completion.cost_usd)),
     }
-    body
 }
 
 /// A stream in `chat.completion.chunk` events. The first carries the role; the model
@@ -204,7 +279,10 @@ impl StreamWire for Chunks {
                 if self.include_usage
                     && let Some(u) = &completion.usage
                 {
-                    events.push(self.frame(Vec::new(), Some(usage(u, completion.cost_usd))));
+                    events.push(self.frame(
+                        Vec::new(),
+                        Some(json!(WireUsage::new(u, completion.cost_usd))),
+                    ));
                 }
                 events.push(Event::default().data("[DONE]"));
                 events
@@ -234,7 +312,7 @@ mod tests {
         answer.tool_calls = vec![ToolCall::new("toolu_1", "weather", "{\"city\":\"Oslo\"}")];
         answer.finish_reason = Some(FinishReason::ToolCalls);
         answer.cost_usd = Some(Decimal::new(105, 6));
-        let body = completion(&answer, "smart");
+        let body = serde_json::to_value(completion(&answer, "smart")).unwrap();
         assert_eq!(body["object"], "chat.completion");
         assert_eq!(body["model"], "claude-sonnet-4-5-20250929");
         let choice = &body["choices"][0];
