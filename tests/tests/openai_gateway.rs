@@ -501,3 +501,118 @@ fn a_gateway_that_cannot_be_served_is_refused_at_build() {
         "{clash:?}"
     );
 }
+
+#[tokio::test]
+async fn an_open_breaker_is_a_503_the_sdks_may_wait_out() {
+    let upstream = FakeServer::start().await.unwrap();
+    let breaker = CircuitBreakerPolicy::builder()
+        .failure_threshold(2)
+        .build()
+        .unwrap();
+    let served = start(&upstream, gateway().circuit_breaker(breaker)).await;
+    upstream.push_n(Reply::server_error(500), 2);
+    let body =
+        json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..2 {
+        let failed = chat(&served, body.clone()).await;
+        assert!(failed.status().is_server_error(), "{}", failed.status());
+    }
+    let refused = chat(&served, body).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let headers = refused.headers().clone();
+    assert_eq!(headers["x-should-retry"], "true");
+    assert!(headers.contains_key("retry-after"));
+    assert!(headers.contains_key("retry-after-ms"));
+    let error = &json_of(refused).await["error"];
+    assert_eq!(error["type"], "server_error");
+    assert_eq!(error["code"], "circuit_open");
+    assert_eq!(
+        upstream.requests().len(),
+        2,
+        "an open breaker sends nothing upstream"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_answer_ends_with_an_error_chunk_and_no_done() {
+    let upstream = FakeServer::start().await.unwrap();
+    let served = start(&upstream, gateway()).await;
+    // Enough of the canned stream for the first deltas, then the connection drops.
+    upstream.push_for(Route::OpenAi, Reply::canned().cut_after(700));
+    let response = chat(
+        &served,
+        json!({"model": "openai/gpt-4o-mini", "stream": true,
+               "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let lines = data_lines(&response.text().await.unwrap());
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(!lines.contains(&"[DONE]".to_owned()), "{lines:?}");
+    let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "server_error", "{last}");
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert!(
+        first["choices"][0]["delta"]["content"].is_string(),
+        "{first}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_refused_before_it_started_is_a_plain_error() {
+    let upstream = FakeServer::start().await.unwrap();
+    let limit = RateLimitPolicy::builder()
+        .requests_per_minute(1)
+        .build()
+        .unwrap();
+    let served = start(&upstream, gateway().rate_limit(limit)).await;
+    let body = json!({"model": "openai/gpt-4o-mini", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(chat(&served, body.clone()).await.status(), StatusCode::OK);
+    let refused = chat(&served, body).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["x-should-retry"], "true");
+    assert_eq!(
+        json_of(refused).await["error"]["code"],
+        "rate_limit_exceeded"
+    );
+}
+
+#[tokio::test]
+async fn with_keys_the_key_decides_who_calls_not_the_body() {
+    let upstream = FakeServer::start().await.unwrap();
+    let per_user = RateLimitPolicy::builder().per_user_rpm(1).build().unwrap();
+    let app = App::bare("Keys")
+        .providers(providers(&upstream))
+        .user_key("sk-ann", "acme", "ann")
+        .require_api_key(true)
+        .openai_compatible(gateway().rate_limit(per_user));
+    let served = serve(app).await;
+    let client = reqwest::Client::new();
+    let send = |key: Option<&'static str>, user: &'static str| {
+        let mut request = client
+            .post(served.url("/v1/chat/completions"))
+            .json(&json!({
+                "model": "openai/gpt-4o-mini", "user": user,
+                "messages": [{"role": "user", "content": "hi"}],
+            }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    assert_eq!(
+        send(Some("sk-ann"), "first").await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Another `user` in the body is still ann, whose one request a minute is spent.
+    let second = send(Some("sk-ann"), "someone-else").await.unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    let anonymous = send(None, "first").await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.headers()["x-should-retry"], "false");
+    let error = &json_of(anonymous).await["error"];
+    assert_eq!(error["type"], "authentication_error");
+    let unknown = send(Some("sk-wrong"), "first").await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+}
