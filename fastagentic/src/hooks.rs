@@ -35,6 +35,10 @@ pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HookError>> + S
 /// An async hook as a plain function pointer (what `#[hook]` registers).
 pub type HookFn = for<'a> fn(&'a mut HookContext) -> HookFuture<'a>;
 
+/// The note that, set by a hook, overrides the model like
+/// [`HookContext::set_model_override`].
+const MODEL_OVERRIDE_NOTE: &str = "model_override";
+
 /// Everything a hook knows about the event, and its means to steer the run.
 ///
 /// It reads as the [`PipelineEvent`] it wraps: the fields every event of a run shares
@@ -47,7 +51,9 @@ pub type HookFn = for<'a> fn(&'a mut HookContext) -> HookFuture<'a>;
 pub struct HookContext {
     event: PipelineEvent,
     /// Free-form notes about the run, kept from one event of the run to the next (set
-    /// something in `on_request`, read it in `on_response`).
+    /// something in `on_request`, read it in `on_response`). One key is not free-form:
+    /// `"model_override"`, set to a model name, is
+    /// [`set_model_override`](Self::set_model_override) in another spelling.
     pub metadata: Map<String, Value>,
 }
 
@@ -70,9 +76,25 @@ impl HookContext {
     }
 
     /// Hands the event, its steering and the notes back to the run.
-    fn give_back(self, event: &mut PipelineEvent) {
+    fn give_back(mut self, event: &mut PipelineEvent) {
+        self.honour_noted_override();
         self.event.write_notes(self.metadata);
         *event = self.event;
+    }
+
+    /// The Python seed's spelling, `ctx.metadata["model_override"] = "gpt-4o-mini"`, does
+    /// what [`set_model_override`](Self::set_model_override) does (and is taken out of the
+    /// notes once applied) rather than being kept as a note nobody reads.
+    fn honour_noted_override(&mut self) {
+        match self.metadata.remove(MODEL_OVERRIDE_NOTE) {
+            Some(Value::String(model)) if !model.is_empty() => self.set_model_override(model),
+            Some(other) => tracing::warn!(
+                hook_event = self.event.kind.hook_name(),
+                value = %other,
+                "metadata[\"model_override\"] must be a model name (a non-empty string); ignored"
+            ),
+            None => {}
+        }
     }
 
     /// Retries so far on the current model. In `on_retry`, it counts the retry being

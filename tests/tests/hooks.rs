@@ -367,15 +367,16 @@ async fn a_breaker_fires_open_half_open_and_close() {
     }
     use ErrorClass::{CircuitOpen as Refused, ServerError};
     let m = || Ok("m".to_owned());
-    // 1: fails; 2: fails and opens; 3: refused; 10 s later 4: a probe that fails and
-    // re-opens; 10 s later 5: a probe that succeeds; 6: the second success closes.
+    // 1: fails; 2: fails and opens (answered with its own error); 3: refused; 10 s
+    // later 4: a probe that fails and re-opens (its own error again); 10 s later 5: a
+    // probe that succeeds; 6: the second success closes.
     assert_eq!(
         outcomes,
         [
             Err(ServerError),
+            Err(ServerError),
             Err(Refused),
-            Err(Refused),
-            Err(Refused),
+            Err(ServerError),
             m(),
             m()
         ]
@@ -654,6 +655,31 @@ async fn a_model_override_in_on_retry_takes_effect_on_the_next_attempt() {
         "backup",
         "the provider was asked for it"
     );
+    assert_eq!(reply.model, "backup");
+}
+
+#[hook("on_retry", endpoint = "/hooks-test/steer-model-noted")]
+async fn switch_to_backup_the_seeds_way(ctx: &mut HookContext) {
+    ctx.metadata
+        .insert("model_override".into(), "mock/backup".into());
+}
+
+#[tokio::test(start_paused = true)]
+async fn metadata_model_override_is_the_same_as_set_model_override() {
+    let mock = Arc::new(MockProvider::new().push(MockReply::server_error()));
+    let pipeline = with_registered_hooks("/hooks-test/steer-model-noted")
+        .model("mock/primary")
+        .retry(retry(3))
+        .providers(providers(&mock))
+        .build()
+        .unwrap();
+    let reply = pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| async move {
+            ctx.llm().complete("hi").await
+        })
+        .await
+        .unwrap();
+    assert_eq!(mock.last_call().unwrap().0, "backup");
     assert_eq!(reply.model, "backup");
 }
 

@@ -179,8 +179,8 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
     );
     assert_eq!(
         run(&breaking, vec![server_error()]).await,
-        Err(ErrorClass::CircuitOpen),
-        "the second failure opens the breaker"
+        Err(ErrorClass::ServerError),
+        "the second failure opens the breaker, and is answered with itself"
     );
     assert_eq!(
         run(&breaking, vec![]).await,
@@ -364,8 +364,8 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
         expect(&[
             (&[endpoint("/retry"), outcome("success")], 1.0),
             (&[endpoint("/retry"), outcome("server_error")], 1.0),
-            (&[endpoint("/breaker"), outcome("server_error")], 1.0),
-            (&[endpoint("/breaker"), outcome("circuit_open")], 2.0),
+            (&[endpoint("/breaker"), outcome("server_error")], 2.0),
+            (&[endpoint("/breaker"), outcome("circuit_open")], 1.0),
             (&[endpoint("/breaker"), outcome("success")], 2.0),
             (&[endpoint("/fallback"), outcome("success")], 2.0),
             (&[endpoint("/fallback"), outcome("server_error")], 1.0),

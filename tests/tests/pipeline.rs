@@ -349,6 +349,52 @@ async fn an_opening_breaker_cuts_the_retries_short_and_falls_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_failure_that_opens_the_breaker_is_answered_with_itself() {
+    let breaker = || {
+        CircuitBreakerPolicy::builder()
+            .failure_threshold(1)
+            .build()
+            .unwrap()
+    };
+    let pipeline = Pipeline::builder()
+        .retry(jittered_retry(3).jitter(false).build().unwrap())
+        .circuit_breaker(breaker())
+        .build()
+        .unwrap();
+    let (calls, body) = scripted(vec![fail(ErrorClass::ServerError)]);
+    let own = pipeline.run(RequestInfo::new(), body).await.unwrap_err();
+    assert_eq!(
+        own.class(),
+        ErrorClass::ServerError,
+        "its own error, not circuit_open"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no retry into an open breaker"
+    );
+    // The next request is the one the open circuit refuses.
+    let (calls, body) = scripted(vec![]);
+    let next = pipeline.run(RequestInfo::new(), body).await.unwrap_err();
+    assert_eq!(next.class(), ErrorClass::CircuitOpen);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    // A chain that falls back only on an open circuit still falls back at once.
+    let pipeline = Pipeline::builder()
+        .retry(jittered_retry(3).jitter(false).build().unwrap())
+        .circuit_breaker(breaker())
+        .fallback(chain("primary", "backup", &[ErrorClass::CircuitOpen]))
+        .build()
+        .unwrap();
+    let (calls, body) = scripted(vec![fail(ErrorClass::ServerError)]);
+    assert_eq!(
+        pipeline.run(RequestInfo::new(), body).await.unwrap(),
+        "backup"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_bad_request_never_opens_the_breaker() {
     let pipeline = Pipeline::builder()
         .circuit_breaker(CircuitBreakerPolicy::default())

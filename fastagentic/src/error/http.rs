@@ -64,6 +64,17 @@ pub(super) fn classify_response(
         {
             by_class(by_status)
         }
+        // `invalid_request_error` is OpenAI's type for a missing key (401) and an unknown
+        // route (404) as much as for a bad field: for these the status says more.
+        Some(c)
+            if c.class == ErrorClass::InvalidInput
+                && matches!(
+                    by_status,
+                    ErrorClass::AuthError | ErrorClass::PermissionDenied | ErrorClass::NotFound
+                ) =>
+        {
+            by_class(by_status)
+        }
         Some(c) => c,
         None => by_class(by_status),
     };
@@ -417,6 +428,37 @@ mod tests {
             context_limit: limit,
             requested_output: output,
         }
+    }
+
+    /// OpenAI answers a missing key with 401 and the generic `invalid_request_error`
+    /// type (no code); the status, not the type, says what is wrong.
+    #[test]
+    fn a_generic_invalid_request_type_defers_to_401_403_404() {
+        let generic = |message: &str| {
+            serde_json::json!({"error": {"message": message, "type": "invalid_request_error",
+                "param": null, "code": null}})
+            .to_string()
+        };
+        let no_key = generic("You didn't provide an API key.");
+        assert_eq!(
+            classify(401, no_key.as_bytes()).class(),
+            ErrorClass::AuthError
+        );
+        let denied = generic("Project does not have access to model");
+        assert_eq!(
+            classify(403, denied.as_bytes()).class(),
+            ErrorClass::PermissionDenied
+        );
+        let unknown = generic("Invalid URL (POST /v1/chat/completion)");
+        assert_eq!(
+            classify(404, unknown.as_bytes()).class(),
+            ErrorClass::NotFound
+        );
+        // A 400 with the same body is still the caller's input.
+        assert_eq!(
+            classify(400, generic("Invalid 'messages'").as_bytes()).class(),
+            ErrorClass::InvalidInput
+        );
     }
 
     /// Every error body in the fixtures, served with the status the fixtures README gives.

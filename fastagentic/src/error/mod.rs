@@ -361,13 +361,6 @@ impl AgentError {
         self
     }
 
-    /// Attaches another `AgentError` as this one's source (the failure behind a
-    /// refusal).
-    #[must_use]
-    pub(crate) fn with_cause(self, cause: AgentError) -> Self {
-        self.with_source(StdAgentError(cause))
-    }
-
     /// Replaces the message when `rewrite` returns a new one.
     pub(crate) fn rewrite_message(mut self, rewrite: impl FnOnce(&str) -> Option<String>) -> Self {
         if let Some(message) = rewrite(&self.inner.message) {

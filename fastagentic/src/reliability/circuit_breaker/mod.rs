@@ -421,17 +421,6 @@ impl CircuitBreaker {
         }
     }
 
-    /// The refusal this breaker gives now that it is open, for a caller that knows it
-    /// has just opened (no permit is taken, so no state changes).
-    pub(crate) fn refusal(&self) -> AgentError {
-        let ready_at = self
-            .opened_at
-            .load(Ordering::Acquire)
-            .saturating_add(duration_nanos(self.policy.reset_timeout()));
-        let now = self.nanos(Instant::now());
-        self.open_error(Duration::from_nanos(ready_at.saturating_sub(now)))
-    }
-
     fn permit(
         &self,
         probe_generation: Option<u32>,

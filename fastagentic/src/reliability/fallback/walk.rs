@@ -29,9 +29,9 @@ impl FallbackChain {
         let mut position = 0;
         let mut tried: Vec<Arc<str>> = Vec::new();
         loop {
-            let err = match retries.run(run, model.clone(), position, op).await {
+            let (err, opened_breaker) = match retries.run(run, model.clone(), position, op).await {
                 Ok(value) => return Ok(value),
-                Err(err) => err,
+                Err(failed) => (failed.error, failed.opened_breaker),
             };
             tried.push(model.clone());
             // Output already reached the caller: another model would start the answer
@@ -42,7 +42,8 @@ impl FallbackChain {
                 .enumerate()
                 .skip(position)
                 .filter(|_| err.partial().is_none())
-                .find(|(_, step)| step.triggers_on(err.class()));
+                // The failure that opened the breaker moves on as an open circuit does.
+                .find(|(_, step)| opened_breaker || step.triggers_on(err.class()));
             let Some((index, step)) = next else {
                 // A lone model keeps any list the body itself reported (strategies tried).
                 if tried.len() > 1 || err.attempted().is_empty() {

@@ -45,10 +45,21 @@ impl Attempt {
     }
 }
 
-/// A failed attempt, and whether its failure opened the model's breaker.
-struct Failed {
-    error: AgentError,
-    opened_breaker: bool,
+/// A failed attempt (or loop), and whether its failure opened the model's breaker.
+pub(crate) struct Failed {
+    pub(crate) error: AgentError,
+    /// The error is the request's own, and it opened the breaker: the chain may fall back
+    /// as from an open circuit, while the answer, if it does not, is the error itself.
+    pub(crate) opened_breaker: bool,
+}
+
+impl From<AgentError> for Failed {
+    fn from(error: AgentError) -> Self {
+        Failed {
+            error,
+            opened_breaker: false,
+        }
+    }
 }
 
 /// Whether sleeping `delay` still leaves the run time to make its next attempt.
@@ -64,7 +75,7 @@ impl RetryLoop<'_> {
         model: Arc<str>,
         position: usize,
         op: &mut F,
-    ) -> Result<T, AgentError>
+    ) -> Result<T, Failed>
     where
         F: FnMut(AgentContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -93,13 +104,17 @@ impl RetryLoop<'_> {
             };
             stage_timeout_event(run, &attempt, &err).await;
             if err.class() == ErrorClass::CircuitOpen {
-                return Err(err); // fail fast; the chain decides about fallback
+                return Err(err.into()); // fail fast; the chain decides about fallback
             }
-            if let Some(breaker) = attempt.breaker.as_deref().filter(|_| opened_breaker) {
+            if opened_breaker && attempt.breaker.is_some() {
                 // This failure opened the breaker: the remaining attempts would fail
-                // fast, so skip them (and their sleeps) and let the chain fall back.
+                // fast, so skip them (and their sleeps) and let the chain fall back. The
+                // request keeps its own error: the open circuit is the next one's.
                 end_retries(run, &attempt, &err, StopReason::CircuitOpened).await;
-                return Err(breaker.refusal().with_cause(err));
+                return Err(Failed {
+                    error: err,
+                    opened_breaker: true,
+                });
             }
             attempt.count_overload(&err);
             if overflow::recover(self.policy, run, attempt.overflow_recovered, &err) {
@@ -110,19 +125,19 @@ impl RetryLoop<'_> {
                 Ok(delay) => delay,
                 Err(reason) => {
                     end_retries(run, &attempt, &err, reason).await;
-                    return Err(err);
+                    return Err(err.into());
                 }
             };
             let steer = announce_retry(run, &attempt, &err, delay).await;
             if steer.is_aborted() {
                 end_retries(run, &attempt, &err, StopReason::Aborted).await;
-                return Err(err);
+                return Err(err.into());
             }
             let delay = steer.delay_override().unwrap_or(delay);
             self.steer_model(run, &mut attempt, &steer);
             if !fits(run, delay) {
                 end_retries(run, &attempt, &err, StopReason::NoTimeLeft).await;
-                return Err(err);
+                return Err(err.into());
             }
             tokio::time::sleep(delay).await;
         }
