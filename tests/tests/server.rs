@@ -497,15 +497,13 @@ async fn a_timeout_is_504_naming_the_stage() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_open_circuit_is_503_with_retry_after() {
     let server = start(App::new("Breaker")).await;
-    // The first failure opens the breaker: the run ends as `circuit_open`, the upstream
-    // failure as its cause.
+    // The first failure opens the breaker and is answered with itself; the next request
+    // meets the open circuit.
     let first = post(&server, "/s/breaker", json!(null)).await;
     let status = first.status();
     let body = json_of(first).await;
-    assert!(
-        status == StatusCode::BAD_GATEWAY || status == StatusCode::SERVICE_UNAVAILABLE,
-        "{status} {body}"
-    );
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"]["class"], "server_error");
     let second = post(&server, "/s/breaker", json!(null)).await;
     assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
     let retry_after: u64 = header(&second, "retry-after").unwrap().parse().unwrap();
@@ -537,6 +535,7 @@ async fn two_hundred_concurrent_requests_against_fifty_per_minute() {
     });
     let responses = futures_util::future::join_all(requests).await;
     let (mut ok, mut limited) = (0, 0);
+    let mut remaining: Vec<u64> = Vec::new();
     for response in responses {
         let response = response.unwrap();
         for name in [
@@ -548,7 +547,11 @@ async fn two_hundred_concurrent_requests_against_fifty_per_minute() {
         }
         assert_eq!(header(&response, "x-ratelimit-limit"), Some("50"));
         match response.status() {
-            StatusCode::OK => ok += 1,
+            StatusCode::OK => {
+                ok += 1;
+                let left = header(&response, "x-ratelimit-remaining").unwrap();
+                remaining.push(left.parse().unwrap());
+            }
             StatusCode::TOO_MANY_REQUESTS => {
                 limited += 1;
                 let retry_after: u64 = header(&response, "retry-after").unwrap().parse().unwrap();
@@ -563,6 +566,9 @@ async fn two_hundred_concurrent_requests_against_fifty_per_minute() {
         }
     }
     assert_eq!((ok, limited), (50, 150));
+    // Each success is told what its own admission left, so no two share a number.
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..50).collect::<Vec<u64>>());
 }
 
 #[tokio::test(flavor = "multi_thread")]

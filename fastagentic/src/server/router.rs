@@ -24,6 +24,7 @@ use super::status::{Refused, error_response, insert_rate_headers, plain_error};
 use crate::error::ErrorClass;
 use crate::reliability::RequestInfo;
 use crate::reliability::execute::in_span;
+use crate::reliability::rate_limit::SeenLimits;
 use crate::spend::Spend;
 
 /// Builds the router over `endpoints`.
@@ -266,7 +267,9 @@ async fn answer(
     let token = state.shared.hard_stop.child_token();
     let guard = token.clone().drop_guard();
     let spend = Arc::new(Spend::new());
-    let mut request = RequestInfo::new().cancel_on(token).spend(spend.clone());
+    let seen = Arc::new(SeenLimits::default());
+    let mut request =
+        (RequestInfo::new().cancel_on(token).spend(spend.clone())).report_limits_to(seen.clone());
     if let Some(user) = &caller.user {
         request = request.user(user.clone());
     }
@@ -274,7 +277,12 @@ async fn answer(
         request = request.tenant(tenant.clone());
     }
     if stream {
-        return sse::respond_endpoint(state, request, spend, input, caller, guard).await;
+        let run = sse::EndpointRun {
+            state,
+            request,
+            input,
+        };
+        return Box::pin(sse::respond_endpoint(run, spend, caller, seen, guard)).await;
     }
     // When the client goes away this handler is dropped and the guard cancels the token;
     // the run is then finished in a task of its own, so it still ends the way a cancelled
@@ -286,7 +294,7 @@ async fn answer(
     };
     let result = run.await;
     drop(guard);
-    let snapshot = state.rate_snapshot(&caller);
+    let snapshot = state.rate_snapshot(&caller, &seen);
     let mut response = match result {
         Ok(output) => {
             let mut response = axum::Json(output).into_response();

@@ -43,6 +43,7 @@ use super::state::EndpointState;
 use super::status::{error_body, error_response, insert_rate_headers};
 use crate::error::{AgentError, ErrorClass};
 use crate::llm::StreamEvent;
+use crate::reliability::rate_limit::SeenLimits;
 use crate::reliability::{RateLimitSnapshot, RequestInfo};
 use crate::spend::Spend;
 
@@ -139,22 +140,33 @@ pub(crate) fn channel() -> (mpsc::Sender<StreamEvent>, mpsc::Receiver<StreamEven
     mpsc::channel(BUFFER)
 }
 
+/// One run of an endpoint: where, for whom, on what.
+pub(crate) struct EndpointRun {
+    pub(crate) state: Arc<EndpointState>,
+    pub(crate) request: RequestInfo,
+    pub(crate) input: Value,
+}
+
 /// Runs the endpoint with its output streamed, answering `text/event-stream`.
 pub(crate) async fn respond_endpoint(
-    state: Arc<EndpointState>,
-    request: RequestInfo,
+    run: EndpointRun,
     spend: Arc<Spend>,
-    input: Value,
     caller: Caller,
+    seen: Arc<SeenLimits>,
     guard: DropGuard,
 ) -> Response {
+    let EndpointRun {
+        state,
+        request,
+        input,
+    } = run;
     let (sink, events) = channel();
     let request = request.stream_to(sink);
     let run = {
         let state = state.clone();
         async move { state.served.call(&state.pipeline, request, input).await }
     };
-    let snapshot = move || state.rate_snapshot(&caller);
+    let snapshot = move || state.rate_snapshot(&caller, &seen);
     respond(run, events, Events, snapshot, spend, guard).await
 }
 

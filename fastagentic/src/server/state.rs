@@ -7,6 +7,7 @@ use super::identity::{Caller, IdentityConfig};
 use super::route::Served;
 use super::shutdown::HardStop;
 use crate::metrics::Metrics;
+use crate::reliability::rate_limit::SeenLimits;
 use crate::reliability::{BreakerRegistry, Identity, Pipeline, RateLimitSnapshot, RateLimiter};
 
 /// What every route of one app shares.
@@ -29,20 +30,29 @@ pub(crate) struct EndpointState {
 }
 
 impl EndpointState {
-    /// The caller's tightest request limit right now, across the app's and the
-    /// endpoint's limiters; `None` when neither limits requests.
-    pub(crate) fn rate_snapshot(&self, caller: &Caller) -> Option<RateLimitSnapshot> {
-        rate_snapshot(&self.shared, &self.pipeline, caller)
+    /// The caller's tightest request limit, across the app's and the endpoint's limiters
+    /// (see [`rate_snapshot`]).
+    pub(crate) fn rate_snapshot(
+        &self,
+        caller: &Caller,
+        seen: &SeenLimits,
+    ) -> Option<RateLimitSnapshot> {
+        rate_snapshot(&self.shared, &self.pipeline, caller, seen)
     }
 }
 
-/// The caller's tightest request limit right now, across the app's limiter and
-/// `pipeline`'s; `None` when neither limits requests.
+/// The caller's tightest request limit across the app's limiter and `pipeline`'s: as the
+/// run's own admission left it (`seen`), else (a refused run) as it is now; `None` when
+/// neither limits requests.
 pub(crate) fn rate_snapshot(
     shared: &Shared,
     pipeline: &Pipeline,
     caller: &Caller,
+    seen: &SeenLimits,
 ) -> Option<RateLimitSnapshot> {
+    if let Some(admitted) = seen.get() {
+        return Some(admitted);
+    }
     let identity = Identity {
         user: caller.user.as_ref(),
         tenant: caller.tenant.as_ref(),

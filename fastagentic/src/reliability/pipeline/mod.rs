@@ -157,6 +157,9 @@ impl Pipeline {
         let primary = self.fallback.primary();
         let admissions = rate_limit::admit(limiters, identity, tokens, run, primary, run.started);
         let admissions = admissions.await?;
+        if let Some(seen) = &request.limits_seen {
+            seen.record(admissions.iter().flatten());
+        }
         if let Some(budget) = &self.budget {
             budget.deposit_at(run.started);
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::llm::StreamSink;
-use crate::reliability::rate_limit::Identity;
+use crate::reliability::rate_limit::{Identity, SeenLimits};
 use crate::spend::Spend;
 
 /// Who is calling and with what, for one run.
@@ -17,6 +17,7 @@ pub struct RequestInfo {
     pub(super) cancel: Option<CancellationToken>,
     pub(super) stream: Option<StreamSink>,
     pub(super) spend: Option<Arc<Spend>>,
+    pub(super) limits_seen: Option<Arc<SeenLimits>>,
 }
 
 impl RequestInfo {
@@ -64,6 +65,15 @@ impl RequestInfo {
     #[must_use]
     pub fn spend(mut self, spend: Arc<Spend>) -> Self {
         self.spend = Some(spend);
+        self
+    }
+
+    /// Leaves the request limits as the run's own admission left them in `seen`: the
+    /// server's `X-RateLimit-Remaining` for this caller, not a later read that may
+    /// count concurrent requests too.
+    #[must_use]
+    pub(crate) fn report_limits_to(mut self, seen: Arc<SeenLimits>) -> Self {
+        self.limits_seen = Some(seen);
         self
     }
 

@@ -21,7 +21,9 @@ pub(crate) struct Rate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Take {
     /// Taken; the caller may go after `wait` nanoseconds (zero unless a wait was allowed).
-    Taken { wait: u64 },
+    /// `tat` is the cell's arrival time right after this take, so what is left *for this
+    /// caller* can be told without a second read another caller could race.
+    Taken { wait: u64, tat: u64 },
     /// Refused; it would conform after `wait` nanoseconds.
     Refused { wait: u64 },
     /// More units than the limit: it can never conform.
@@ -43,6 +45,13 @@ impl Rate {
 
     pub(crate) fn limit(self) -> u64 {
         self.limit
+    }
+
+    /// Units a cell whose arrival time is `tat` still admits at `now`.
+    pub(crate) fn remaining(self, tat: u64, now: u64) -> u64 {
+        now.saturating_add(self.tolerance)
+            .saturating_sub(tat.max(now))
+            / self.interval
     }
 }
 
@@ -71,7 +80,7 @@ impl Cell {
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Take::Taken { wait },
+                Ok(_) => return Take::Taken { wait, tat: next },
                 Err(actual) => tat = actual,
             }
         }
@@ -113,8 +122,7 @@ impl Cell {
 
     /// Units still available at `now`.
     pub(crate) fn remaining(&self, rate: Rate, now: u64) -> u64 {
-        let tat = self.tat.load(Ordering::Acquire).max(now);
-        now.saturating_add(rate.tolerance).saturating_sub(tat) / rate.interval
+        rate.remaining(self.tat.load(Ordering::Acquire), now)
     }
 
     /// Nanoseconds until the cell is full again.
@@ -132,6 +140,14 @@ impl Cell {
 mod tests {
     use super::*;
 
+    /// The wait of a take that was admitted, `None` otherwise.
+    fn waited(take: Take) -> Option<u64> {
+        match take {
+            Take::Taken { wait, .. } => Some(wait),
+            _ => None,
+        }
+    }
+
     const MIN: u64 = 60_000_000_000;
 
     #[test]
@@ -148,10 +164,7 @@ mod tests {
                 wait: 1_200_000_000
             }
         );
-        assert_eq!(
-            cell.take(rate, 1_200_000_000, 1, 0),
-            Take::Taken { wait: 0 }
-        );
+        assert_eq!(waited(cell.take(rate, 1_200_000_000, 1, 0)), Some(0));
         assert_eq!(cell.remaining(rate, 1_200_000_000), 0);
         assert_eq!(cell.remaining(rate, MIN + 1_200_000_000), 50);
     }
@@ -160,7 +173,7 @@ mod tests {
     fn refunds_give_back_unused_units() {
         let rate = Rate::new(1000, MIN);
         let cell = Cell::default();
-        assert_eq!(cell.take(rate, 0, 800, 0), Take::Taken { wait: 0 });
+        assert_eq!(waited(cell.take(rate, 0, 800, 0)), Some(0));
         assert_eq!(cell.remaining(rate, 0), 200);
         cell.refund(rate, 0, 500);
         assert_eq!(cell.remaining(rate, 0), 700);
@@ -181,10 +194,10 @@ mod tests {
     fn waits_reserve_slots_in_order() {
         let rate = Rate::new(2, 2_000);
         let cell = Cell::default();
-        assert_eq!(cell.take(rate, 0, 1, u64::MAX), Take::Taken { wait: 0 });
-        assert_eq!(cell.take(rate, 0, 1, u64::MAX), Take::Taken { wait: 0 });
-        assert_eq!(cell.take(rate, 0, 1, u64::MAX), Take::Taken { wait: 1000 });
-        assert_eq!(cell.take(rate, 0, 1, u64::MAX), Take::Taken { wait: 2000 });
+        assert_eq!(waited(cell.take(rate, 0, 1, u64::MAX)), Some(0));
+        assert_eq!(waited(cell.take(rate, 0, 1, u64::MAX)), Some(0));
+        assert_eq!(waited(cell.take(rate, 0, 1, u64::MAX)), Some(1000));
+        assert_eq!(waited(cell.take(rate, 0, 1, u64::MAX)), Some(2000));
         assert_eq!(cell.take(rate, 0, 1, 2500), Take::Refused { wait: 3000 });
     }
 }

@@ -195,6 +195,28 @@ pub struct RateLimitSnapshot {
     pub reset: Duration,
 }
 
+/// Where a run leaves the limits its admission saw, for the caller's `X-RateLimit-*`:
+/// written once, after every limiter admitted the run.
+#[derive(Debug, Default)]
+pub(crate) struct SeenLimits(std::sync::OnceLock<RateLimitSnapshot>);
+
+impl SeenLimits {
+    /// The tightest of `admissions`' request limits.
+    pub(crate) fn record<'a>(&self, admissions: impl IntoIterator<Item = &'a Admission<'a>>) {
+        let tightest = (admissions.into_iter())
+            .filter_map(Admission::snapshot)
+            .min_by_key(|snapshot| snapshot.remaining);
+        if let Some(tightest) = tightest {
+            let _ = self.0.set(tightest);
+        }
+    }
+
+    /// What the admission saw, if the run was admitted by a request limit.
+    pub(crate) fn get(&self) -> Option<RateLimitSnapshot> {
+        self.0.get().copied()
+    }
+}
+
 /// A live rate limiter for one scope (an endpoint, or the whole app).
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -214,6 +236,8 @@ pub struct Admission<'a> {
     limiter: &'a RateLimiter,
     identity: Identity<'a>,
     tokens: u64,
+    /// The tightest request limit as this admission left it.
+    snapshot: Option<RateLimitSnapshot>,
     /// Dropped before the run was admitted: hand everything back.
     armed: bool,
 }
@@ -333,6 +357,7 @@ impl RateLimiter {
             limiter: self,
             identity,
             tokens,
+            snapshot: None,
             armed: true,
         };
         let mut wait: Option<Wait<'a>> = None;
@@ -347,9 +372,11 @@ impl RateLimiter {
                 continue;
             };
             match take {
-                Take::Taken { wait: 0 } => {}
-                Take::Taken { wait: w } => {
-                    if wait.is_none_or(|longest| w > longest.nanos) {
+                Take::Taken { wait: w, tat } => {
+                    if rule.limit_type == LimitType::Rpm {
+                        admission.note(rule.rate, tat, now);
+                    }
+                    if w > 0 && wait.is_none_or(|longest| w > longest.nanos) {
                         wait = Some(Wait { nanos: w, rule });
                     }
                 }
@@ -521,6 +548,29 @@ impl Rule {
 }
 
 impl<'a> Admission<'a> {
+    /// Limit, remaining and reset of the tightest request limit right after this
+    /// admission took its slot: what `X-RateLimit-*` should say to *this* caller (a later
+    /// [`RateLimiter::snapshot`] may already count others). `None` when no request limit
+    /// applied.
+    pub fn snapshot(&self) -> Option<RateLimitSnapshot> {
+        self.snapshot
+    }
+
+    /// Keeps the tighter of the noted snapshot and a rule's state after its take.
+    fn note(&mut self, rate: Rate, tat: u64, now: u64) {
+        let snapshot = RateLimitSnapshot {
+            limit: rate.limit(),
+            remaining: rate.remaining(tat, now),
+            reset: Duration::from_nanos(tat.saturating_sub(now)),
+        };
+        if self
+            .snapshot
+            .is_none_or(|noted| snapshot.remaining < noted.remaining)
+        {
+            self.snapshot = Some(snapshot);
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn refund_first(&mut self, count: usize, now: u64) {

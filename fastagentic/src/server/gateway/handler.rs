@@ -19,6 +19,7 @@ use crate::endpoint::EndpointPolicies;
 use crate::error::AgentError;
 use crate::llm::{Completion, Prompt, StreamEvent};
 use crate::reliability::execute::in_span;
+use crate::reliability::rate_limit::SeenLimits;
 use crate::reliability::{Pipeline, RequestInfo};
 use crate::server::cost;
 use crate::server::identity::Caller;
@@ -194,10 +195,11 @@ async fn answer(
     let token = shared.hard_stop.child_token();
     let guard = token.clone().drop_guard();
     let spend = Arc::new(Spend::new());
-    let request = request_info(&caller, token, spend.clone());
+    let seen = Arc::new(SeenLimits::default());
+    let request = request_info(&caller, token, spend.clone()).report_limits_to(seen.clone());
     let snapshot = {
         let (shared, route, caller) = (shared.clone(), route.clone(), caller.clone());
-        move || rate_snapshot(&shared, &route.pipeline, &caller)
+        move || rate_snapshot(&shared, &route.pipeline, &caller, &seen)
     };
     if chat.stream {
         let (sink, events) = sse::channel();
