@@ -25,7 +25,9 @@ pub(crate) struct ApiKey(Arc<str>);
 
 impl ApiKey {
     pub(crate) fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into().into())
+        let key: Arc<str> = key.into().into();
+        remember(&key);
+        ApiKey(key)
     }
 
     /// The key as a header value marked sensitive (hyper then keeps it out of its own
@@ -70,7 +72,8 @@ pub(crate) async fn send(
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, AgentError> {
     let response = request.send().await.map_err(|e| {
-        let err = AgentError::from(e).with_provider(provider.to_owned());
+        let err =
+            (AgentError::from(e).with_provider(provider.to_owned())).rewrite_message(redact_keys);
         tracing::debug!(provider, class = %err.class(), "request failed before an answer");
         err
     })?;
@@ -94,15 +97,51 @@ pub(crate) async fn send(
     Err(err)
 }
 
-/// Masks anything that looks like an API key in a provider's message: OpenAI's 401
-/// quotes the start and end of the key it was sent.
-fn redact_keys(message: &str) -> Option<String> {
+/// Every key value a provider of this process was configured with, whatever its shape
+/// (`gwkey-...` for a gateway as much as `sk-...`), so text coming back from upstream can
+/// be masked by value. Read only on error paths.
+static KEYS: std::sync::RwLock<Vec<Arc<str>>> = std::sync::RwLock::new(Vec::new());
+
+/// Values shorter than this are not masked: they would blank ordinary words, and no
+/// provider issues keys that short.
+const MIN_MASKED_KEY: usize = 8;
+
+fn remember(key: &Arc<str>) {
+    if key.len() < MIN_MASKED_KEY {
+        return;
+    }
+    let mut keys = KEYS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !keys.iter().any(|known| **known == **key) {
+        keys.push(key.clone());
+    }
+}
+
+/// Masks the configured key values in text from upstream, then anything that looks like
+/// an API key (OpenAI's 401 quotes the start and end of the key it was sent); `None` when
+/// there was nothing to mask.
+pub(crate) fn redact_keys(message: &str) -> Option<String> {
     static KEY: std::sync::LazyLock<Option<regex_lite::Regex>> = std::sync::LazyLock::new(|| {
         regex_lite::Regex::new(r"\b(?:sk-|AIza)[A-Za-z0-9_*\-]{3,}").ok()
     });
-    let key = KEY.as_ref()?;
-    key.is_match(message)
-        .then(|| key.replace_all(message, "[redacted key]").into_owned())
+    let mut masked: Option<String> = None;
+    {
+        let keys = KEYS
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for key in keys.iter().filter(|key| message.contains(&***key)) {
+            let text = masked.as_deref().unwrap_or(message);
+            masked = Some(text.replace(&**key, "[redacted key]"));
+        }
+    }
+    let text = masked.as_deref().unwrap_or(message);
+    match KEY.as_ref() {
+        Some(pattern) if pattern.is_match(text) => {
+            Some(pattern.replace_all(text, "[redacted key]").into_owned())
+        }
+        _ => masked,
+    }
 }
 
 /// The largest whole answer read from a provider. A chat completion is kilobytes; a body
@@ -198,6 +237,7 @@ fn cut(provider: &str, err: reqwest::Error, class: ErrorClass, what: &str) -> Ag
     AgentError::new(class, format!("{what}: {err}"))
         .with_provider(provider.to_owned())
         .with_source(err)
+        .rewrite_message(redact_keys)
 }
 
 /// Turns one provider's SSE events into [`StreamEvent`]s.
@@ -266,6 +306,7 @@ fn not_a_stream(provider: &Arc<str>, body: &[u8]) -> AgentError {
         )
     };
     err.with_provider(provider.clone())
+        .rewrite_message(redact_keys)
 }
 
 fn is_event_stream(response: &reqwest::Response) -> bool {
@@ -299,7 +340,8 @@ impl<D: StreamDecoder> Driver<D> {
             }
             if let Err(err) = self.step().await {
                 self.ended = true;
-                return Some(Err(err));
+                // Stream error events quote upstream text, which may echo a key.
+                return Some(Err(err.rewrite_message(redact_keys)));
             }
         }
     }
