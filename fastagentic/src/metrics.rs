@@ -61,6 +61,8 @@
 //! | `fastagentic_llm_cost_usd_total` | counter | `provider`, `model` | US dollars of LLM calls, priced from the [pricing tables](crate::pricing). |
 //! | `fastagentic_llm_unpriced_calls_total` | counter | `provider`, `model` | Answered LLM calls whose cost is unknown (no usage reported, or no price known for the model) — counted, never priced at zero. |
 //! | `fastagentic_hook_errors_total` | counter | `event` | Hooks that failed (error or panic), by event (`on_retry`, …); process-wide. |
+//! | `fastagentic_connections_open` | gauge | | HTTP connections an [`App`](crate::App) is serving now. |
+//! | `fastagentic_connections_dropped_total` | counter | `reason` | Connections the server closed on its own: `limit` (over [`App::max_connections`](crate::App::max_connections)) or `header_timeout` (no whole request head within [`App::header_read_timeout`](crate::App::header_read_timeout): a slow sender, or a keep-alive connection left idle). |
 //!
 //! How the less obvious ones are decided:
 //!
@@ -96,7 +98,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -140,6 +142,8 @@ pub struct Metrics {
     llm_cost: Family<ProviderModelLabels, Counter<f64, AtomicU64>>,
     llm_unpriced: Family<ProviderModelLabels, Counter>,
     tool_calls: Family<ToolLabels, Counter>,
+    connections_open: Gauge,
+    connections_dropped: Family<DropLabels, Counter>,
     llm_series: DashMap<Arc<str>, Arc<LlmSeries>, foldhash::fast::RandomState>,
     observed: Arc<Observed>,
 }
@@ -253,6 +257,18 @@ impl Metrics {
             "LLM calls whose cost is unknown: no usage reported, or no price for the model",
             Family::clone(&llm_unpriced),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "HTTP connections being served now",
+            Gauge::clone(&connections_open),
+        );
+        let connections_dropped = Family::default();
+        registry.register(
+            "connections_dropped",
+            "Connections the server closed on its own, by reason (limit or header_timeout)",
+            Family::clone(&connections_dropped),
+        );
         let observed = Arc::new(Observed::default());
         registry.register_collector(Box::new(Arc::clone(&observed)));
         Metrics {
@@ -270,9 +286,31 @@ impl Metrics {
             llm_cost,
             llm_unpriced,
             tool_calls,
+            connections_open,
+            connections_dropped,
             llm_series: DashMap::default(),
             observed,
         }
+    }
+
+    /// A connection is being served (until [`Metrics::connection_closed`]).
+    #[cfg(feature = "server")]
+    pub(crate) fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    /// A connection served by [`Metrics::connection_opened`] ended.
+    #[cfg(feature = "server")]
+    pub(crate) fn connection_closed(&self) {
+        self.connections_open.dec();
+    }
+
+    /// The server closed a connection on its own, for `reason`.
+    #[cfg(feature = "server")]
+    pub(crate) fn connection_dropped(&self, reason: &'static str) {
+        self.connections_dropped
+            .get_or_create(&DropLabels { reason })
+            .inc();
     }
 
     /// Reports the breakers of `registry` (states and lifetime counters, by endpoint) on
@@ -714,6 +752,11 @@ impl EndpointLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ToolLabels {
     endpoint: Arc<str>,
     tool: Arc<str>,
@@ -806,12 +849,16 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_instance_renders_only_the_hook_counters() {
+    fn a_fresh_instance_renders_only_the_hook_counters_and_open_connections() {
         let text = Metrics::new().render();
         assert!(
-            text.starts_with("# HELP fastagentic_hook_errors_total "),
+            text.contains("\nfastagentic_connections_open 0\n"),
             "{text}"
         );
-        assert_eq!(text.lines().count(), 2 + EventKind::ALL.len(), "{text}");
+        assert!(
+            text.contains("\n# HELP fastagentic_hook_errors_total "),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 2 + EventKind::ALL.len() + 3, "{text}");
     }
 }

@@ -502,6 +502,7 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
             "fastagentic_circuit_failures_total",
             "fastagentic_circuit_opens_total",
             "fastagentic_circuit_state",
+            "fastagentic_connections_open",
             "fastagentic_fallback_exhausted_total",
             "fastagentic_fallback_success_total",
             "fastagentic_fallback_triggered_total",

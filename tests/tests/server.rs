@@ -1285,3 +1285,79 @@ async fn a_body_that_panics_gets_a_classified_500() {
     let health = client().get(server.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+/// Reads until the peer closes the connection; `true` when it did (end of stream or a
+/// reset) before `within` passed.
+async fn closed_within(socket: &mut TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0_u8; 4096];
+    let read_to_end = async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read_to_end).await.is_ok()
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_idle_and_surplus_connections_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let metrics = Arc::new(Metrics::new());
+    let app = App::new("Connections")
+        .metrics(metrics.clone())
+        .header_read_timeout(Duration::from_secs(5))
+        .max_connections(2);
+    let server = start(app).await;
+
+    // A slowloris sender: one byte of a request head, then nothing.
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"P").await.unwrap();
+    // A keep-alive client that made one request and then went quiet.
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    let body = r#"{"text": "x"}"#;
+    let request = format!(
+        "POST /s/echo HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    idle.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = [0_u8; 1024];
+    let read = idle.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..read]
+    );
+
+    // Two are open, the limit: a third is closed as soon as it is accepted.
+    let mut surplus = TcpStream::connect(server.addr).await.unwrap();
+    assert!(closed_within(&mut surplus, Duration::from_secs(1)).await);
+
+    // Both quiet connections are closed at the header timeout (virtual time).
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(6)).await,
+        "slowloris kept"
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(6)).await,
+        "idle kept"
+    );
+    let text = metrics.render();
+    let dropped = |reason: &str| {
+        let series = format!("fastagentic_connections_dropped_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .map(str::to_owned)
+    };
+    assert_eq!(dropped("limit").as_deref(), Some("1"), "{text}");
+    assert_eq!(dropped("header_timeout").as_deref(), Some("2"), "{text}");
+
+    // The slots are free again: a new client is served.
+    let mut next = TcpStream::connect(server.addr).await.unwrap();
+    next.write_all(request.as_bytes()).await.unwrap();
+    let read = next.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+    assert!(text.contains("fastagentic_connections_open "), "{text}");
+}

@@ -73,7 +73,7 @@ pub use self::route::Route;
 use self::gateway::{GatewayState, RouteState};
 use self::identity::{IdentityConfig, KeyOwner};
 use self::route::Served;
-use self::shutdown::HardStop;
+use self::shutdown::{ConnectionLimits, HardStop};
 use self::state::{EndpointState, Shared};
 use crate::endpoint::{DuplicatePath, Endpoint};
 use crate::hooks::{Hook, Hooks};
@@ -172,6 +172,7 @@ pub struct App {
     body_limit: usize,
     identity: IdentityConfig,
     shutdown_timeout: Duration,
+    connection_limits: ConnectionLimits,
     gateway: Option<Gateway>,
 }
 
@@ -191,6 +192,7 @@ impl fmt::Debug for App {
             .field("body_limit", &self.body_limit)
             .field("identity", &self.identity)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("connection_limits", &self.connection_limits)
             .field("gateway", &self.gateway)
             .finish()
     }
@@ -233,6 +235,7 @@ impl App {
             body_limit: 1024 * 1024,
             identity: IdentityConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
+            connection_limits: ConnectionLimits::default(),
             gateway: None,
         }
     }
@@ -404,6 +407,25 @@ impl App {
         self
     }
 
+    /// How long a connection may take to send a whole request head (default 30 s). The
+    /// same timer runs while a keep-alive connection waits for its next request, so it
+    /// closes slow senders (slowloris) and idle connections alike; each is counted in
+    /// `fastagentic_connections_dropped_total{reason="header_timeout"}`. A request whose
+    /// head arrived is not bounded by it: its run has its own timeouts.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// The most connections served at once (default 10 000). One more is closed as soon
+    /// as it is accepted, so file descriptors stay bounded and the client learns at once;
+    /// each is counted in `fastagentic_connections_dropped_total{reason="limit"}`. Keep it
+    /// below the process's open-file limit (`ulimit -n`).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.connection_limits.max_connections = max.max(1);
+        self
+    }
+
     /// Serves the OpenAI-compatible front door too: `POST /v1/chat/completions` and
     /// `GET /v1/models`, for the routes and models `gateway` names. Existing OpenAI
     /// clients point their `base_url` at `http://host/v1` and get the pipeline's limits,
@@ -463,6 +485,8 @@ impl App {
             shutdown,
             self.shutdown_timeout,
             built.hard_stop,
+            self.connection_limits,
+            self.metrics.clone(),
         )
         .await;
         fire(&built.hooks, EventKind::Shutdown).await;
