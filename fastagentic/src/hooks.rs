@@ -173,6 +173,16 @@ enum Body {
     Sync(Arc<SyncHook>),
 }
 
+/// Whether a hook scoped to `scope` runs for the pipeline labelled `endpoint`: its own
+/// path, and for the OpenAI-compatible front door `/v1/chat/completions` covers every
+/// route (`/v1/chat/completions#smart`) while a route's label covers that route only.
+pub(crate) fn scope_covers(scope: &str, endpoint: &str) -> bool {
+    endpoint == scope
+        || endpoint
+            .strip_prefix(scope)
+            .is_some_and(|rest| rest.starts_with('#'))
+}
+
 /// One hook: the event it listens to, an optional endpoint scope, a priority (higher
 /// runs first; ties keep registration order) and the function.
 #[derive(Clone)]
@@ -262,7 +272,19 @@ impl Hook {
     }
 
     fn applies_to(&self, endpoint: &str) -> bool {
-        self.endpoint.as_deref().is_none_or(|path| path == endpoint)
+        self.endpoint
+            .as_deref()
+            .is_none_or(|path| scope_covers(path, endpoint))
+    }
+
+    /// The path it is scoped to, if any.
+    pub(crate) fn scope(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// Its name, for messages about it.
+    pub(crate) fn label(&self) -> &str {
+        &self.name
     }
 
     /// Runs the hook, turning a panic into an error.
@@ -406,4 +428,28 @@ pub fn failures(event: EventKind) -> u64 {
     FAILURES
         .get(event_index(event))
         .map_or(0, |n| n.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scope_covers;
+
+    #[test]
+    fn a_gateway_scope_covers_its_routes_and_only_them() {
+        assert!(scope_covers("/chat", "/chat"));
+        assert!(!scope_covers("/chat", "/chatty"));
+        assert!(scope_covers(
+            "/v1/chat/completions",
+            "/v1/chat/completions#smart"
+        ));
+        assert!(scope_covers(
+            "/v1/chat/completions#smart",
+            "/v1/chat/completions#smart"
+        ));
+        assert!(!scope_covers(
+            "/v1/chat/completions#smart",
+            "/v1/chat/completions#fast"
+        ));
+        assert!(!scope_covers("/v1/chat", "/v1/chat/completions#smart"));
+    }
 }

@@ -1075,3 +1075,48 @@ async fn a_hook_from_another_crate_is_registered_and_runs() {
     pipeline.run(RequestInfo::new(), body).await.unwrap();
     assert_eq!(*seen.lock().unwrap(), Some(json!("on_request")));
 }
+
+/// A `Write` that keeps what `tracing` formats, for the test to read.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_hook_scoped_to_a_path_the_app_does_not_serve_is_reported() {
+    let logs = LogBuffer::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let served = fastagentic::server::Route::new(
+        "/hooks-test/steer-model",
+        |_: AgentContext, (): ()| async { Ok::<_, AgentError>(()) },
+    );
+    let built = tracing::subscriber::with_default(subscriber, || {
+        App::bare("Scoped").route(served).router().map(|_| ())
+    });
+    assert!(built.is_ok(), "a warning, not a refusal");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let warned = |path: &str| {
+        text.lines()
+            .any(|l| l.contains("WARN") && l.contains(&format!("endpoint=\"{path}\"")))
+    };
+    assert!(warned("/hooks-test/steer-delay"), "{text}");
+    assert!(
+        !warned("/hooks-test/steer-model"),
+        "served, so not reported: {text}"
+    );
+}

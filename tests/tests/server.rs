@@ -1361,3 +1361,38 @@ async fn slow_idle_and_surplus_connections_are_closed() {
     assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
     assert!(text.contains("fastagentic_connections_open "), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_speak_openmetrics_to_who_asks_for_it() {
+    let server = start(App::new("OpenMetrics")).await;
+    let scrape = |accept: &'static str| {
+        client()
+            .get(server.url("/metrics"))
+            .header("accept", accept)
+            .send()
+    };
+    // What Prometheus sends when it can read both.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let open = scrape(prometheus).await.unwrap();
+    let content_type = header(&open, "content-type").unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(open.text().await.unwrap().ends_with("# EOF\n"));
+    let classic = scrape("text/plain").await.unwrap();
+    let content_type = header(&classic, "content-type").unwrap().to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    assert!(!classic.text().await.unwrap().contains("# EOF"));
+    let refused = scrape("application/openmetrics-text;q=0, text/plain")
+        .await
+        .unwrap();
+    assert!(
+        header(&refused, "content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+}

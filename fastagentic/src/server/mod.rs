@@ -587,6 +587,9 @@ impl App {
             }));
         }
         let gateway = self.gateway_state(&shared, &wiring)?;
+        let labels = (states.iter().map(|state| state.served.path.clone()))
+            .chain((gateway.iter().flat_map(|g| g.routes())).map(|route| route.label()));
+        warn_unmatched_hooks(&hooks, &labels.collect::<Vec<String>>());
         let router = router::build(&shared, states, gateway, self.body_limit);
         Ok(Built {
             router,
@@ -658,6 +661,31 @@ impl App {
             }));
         }
         Ok(Some(Arc::new(GatewayState::new(shared.clone(), routes))))
+    }
+}
+
+/// Logs each hook scoped to a path none of `served` answers: it would never run, most
+/// likely for a typo in its `endpoint`. A warning, not an error: one program may build
+/// several apps, each serving some of the paths its hooks name.
+fn warn_unmatched_hooks(hooks: &Hooks, served: &[String]) {
+    for event in EventKind::ALL {
+        for hook in hooks.for_event(*event) {
+            let Some(scope) = hook.scope() else { continue };
+            if served
+                .iter()
+                .any(|label| crate::hooks::scope_covers(scope, label))
+            {
+                continue;
+            }
+            tracing::warn!(
+                hook = hook.label(),
+                event = event.hook_name(),
+                endpoint = scope,
+                served = ?served,
+                "a hook is scoped to a path this app does not serve, so it will never run; \
+                 check its `endpoint`"
+            );
+        }
     }
 }
 

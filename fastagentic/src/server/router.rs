@@ -61,8 +61,14 @@ pub(crate) fn build(
         let shared = shared.clone();
         get(move |headers: HeaderMap| {
             let answer = shared.identity.operator_access(&headers).map(|()| {
-                let text = shared.metrics.render();
-                ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+                // Prometheus asks for OpenMetrics first when it can read it.
+                let (text, content_type) = if accepts(&headers, "application/openmetrics-text") {
+                    let text = shared.metrics.render_openmetrics();
+                    (text, crate::metrics::OPENMETRICS_CONTENT_TYPE)
+                } else {
+                    (shared.metrics.render(), crate::metrics::CONTENT_TYPE)
+                };
+                ([(header::CONTENT_TYPE, content_type)], text).into_response()
             });
             async move { answer.unwrap_or_else(|refused| refused) }
         })
@@ -186,13 +192,25 @@ fn list(
     })
 }
 
+/// Whether the client's `Accept` names `media_type` (with a non-zero `q`).
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    (headers.get_all(header::ACCEPT).iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let named = parts
+                .next()
+                .is_some_and(|t| t.eq_ignore_ascii_case(media_type));
+            let refused =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            named && !refused
+        })
+}
+
 /// Whether the client asked for `text/event-stream`.
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/event-stream"))
+    accepts(headers, "text/event-stream")
 }
 
 /// The request body, or why it cannot be read (too large, cut off).
