@@ -92,15 +92,32 @@ impl HookRegistration {
 /// Decodes an endpoint's input; a mismatch is `invalid_input` naming the field.
 pub fn decode_input<T: DeserializeOwned>(input: Value) -> Result<T, AgentError> {
     serde_path_to_error::deserialize(input).map_err(|err| {
-        let path = err.path().to_string();
+        let inner = err.inner().to_string();
+        let path = field_path(&err.path().to_string(), &inner);
         let message = if path == "." {
-            format!("the input does not match: {}", err.inner())
+            format!("the input does not match: {inner}")
         } else {
-            format!("the input's `{path}` does not match: {}", err.inner())
+            format!("the input's `{path}` does not match: {inner}")
         };
         AgentError::new(ErrorClass::InvalidInput, message)
             .with_detail(ErrorDetail::InvalidInput { field: path })
     })
+}
+
+/// The path of the field at fault. A missing field is reported by serde at its parent
+/// (`.` for the top level), naming the field only in the message it formats
+/// (`missing field `prompt``, serde's own `Error::missing_field` wording): the field is
+/// appended, so the client is told `prompt`, or `items[2].name`, not `.`.
+pub(crate) fn field_path(parent: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field);
+    match (missing, parent) {
+        (Some(field), ".") => field.to_owned(),
+        (Some(field), parent) => format!("{parent}.{field}"),
+        (None, parent) => parent.to_owned(),
+    }
 }
 
 /// Encodes an endpoint's output.
@@ -169,4 +186,45 @@ into_policy! {
     TimeoutPolicy => crate::reliability::TimeoutPolicyBuilder,
     RateLimitPolicy => crate::reliability::RateLimitPolicyBuilder,
     FallbackChain => crate::reliability::FallbackChainBuilder,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Item {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Order {
+        #[allow(dead_code)]
+        prompt: String,
+        #[allow(dead_code)]
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+
+    fn field_of(input: serde_json::Value) -> String {
+        match decode_input::<Order>(input).map_err(|e| e.detail().cloned()) {
+            Err(Some(ErrorDetail::InvalidInput { field })) => field,
+            other => panic!("an invalid_input detail was expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named_with_its_path() {
+        assert_eq!(field_of(json!({})), "prompt");
+        assert_eq!(
+            field_of(json!({"prompt": "p", "items": [{"name": "a"}, {}]})),
+            "items[1].name"
+        );
+        assert_eq!(field_of(json!({"prompt": 3})), "prompt");
+        assert_eq!(field_of(json!(null)), ".");
+    }
 }

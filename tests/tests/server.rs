@@ -380,6 +380,11 @@ async fn bad_requests_get_json_errors() {
     );
     assert_eq!(body["error"]["field"], "text");
 
+    // A missing field is named too, not reported at the top level (`.`).
+    let response = post(&server, "/s/echo", json!({})).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(response).await["error"]["field"], "text");
+
     // Too large: 413.
     let big = json!({ "text": "x".repeat(2048) });
     let response = post(&server, "/s/echo", big).await;

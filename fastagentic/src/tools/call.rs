@@ -190,7 +190,8 @@ impl ToolCallRun<'_> {
 
     fn decode<I: DeserializeOwned>(&self) -> Result<I, AgentError> {
         serde_path_to_error::deserialize(&*self.input).map_err(|err| {
-            let path = err.path().to_string();
+            let path =
+                crate::__private::field_path(&err.path().to_string(), &err.inner().to_string());
             let at = if path == "." {
                 String::new()
             } else {
