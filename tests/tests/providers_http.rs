@@ -227,6 +227,25 @@ async fn a_stream_cut_midway_fails_with_what_it_had_delivered() {
 }
 
 #[tokio::test]
+async fn an_openai_stream_that_ends_without_done_keeps_what_it_delivered() {
+    let server = FakeServer::start().await.unwrap();
+    server.push(Reply::sse(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n\
+         data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\n\n",
+    ));
+    let stream = openai(&server)
+        .stream("gpt-4o", &Prompt::user("hi"))
+        .await
+        .unwrap();
+    let (_, error, done) = drain(stream).await;
+    let err = error.unwrap();
+    assert_eq!(err.class(), ErrorClass::StreamInterrupted, "{err:?}");
+    assert!(err.message().contains("[DONE]"), "{}", err.message());
+    assert_eq!(err.partial().unwrap().text, "Hello");
+    assert_eq!(done.text, "Hello");
+}
+
+#[tokio::test]
 async fn a_stream_that_ends_without_its_terminal_event_is_interrupted() {
     let server = FakeServer::start().await.unwrap();
     server.push(Reply::sse(

@@ -1141,6 +1141,27 @@ async fn a_stream_through_the_fake_provider_server() {
     assert_eq!(events[3].1["error"]["class"], "stream_interrupted");
     assert_eq!(events[3].1["error"]["partial"]["text"], "Hello");
     assert_eq!(events[3].1["error"]["provider"], "openai");
+
+    // Ended cleanly but without `[DONE]` or a finish reason: the same, the text kept.
+    fake.push(Reply::sse(&body[..cut]));
+    let response = client()
+        .post(server.url("/s/stream_openai"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    let events = sse_json_events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["delta", "delta", "cost", "error"], "{events:?}");
+    assert_eq!(events[3].1["error"]["partial"]["text"], "Hello");
+
+    // Asked for as JSON: the error body carries the partial text too.
+    fake.push(Reply::sse(&body[..cut]));
+    let response = post(&server, "/s/stream_openai", json!({ "text": "hello" })).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["partial"]["text"], "Hello", "{body}");
     fake.shutdown();
 }
 
