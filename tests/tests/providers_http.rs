@@ -441,7 +441,7 @@ async fn an_empty_200_is_retried_and_falls_back_like_a_server_error() {
 
 #[tokio::test]
 async fn hostile_upstream_bodies_are_bounded_not_buffered() {
-    use fastagentic::llm::{MAX_RESPONSE_BYTES, MAX_SSE_EVENT_BYTES};
+    use fastagentic::llm::{BodyLimits, MAX_RESPONSE_BYTES, MAX_SSE_EVENT_BYTES};
     let server = FakeServer::start().await.unwrap();
     // A whole answer past the bound: refused as the upstream's fault.
     let mut huge = br#"{"choices":[{"message":{"content":""#.to_vec();
@@ -469,6 +469,24 @@ async fn hostile_upstream_bodies_are_bounded_not_buffered() {
         err.message().contains("SSE event of more than 8 MiB"),
         "{err}"
     );
+
+    // The limits are the provider's to set: a tighter one names itself.
+    let mut long_event = b"data: ".to_vec();
+    long_event.resize(4096, b'x');
+    server.push(Reply::sse(long_event));
+    let tight = BodyLimits::default().sse_event_bytes(1024);
+    let stream = openai(&server)
+        .body_limits(tight)
+        .stream("gpt-4o", &Prompt::user("hi"))
+        .await
+        .unwrap();
+    let (_, error, _) = drain(stream).await;
+    let err = error.expect("the stream fails");
+    assert!(
+        err.message().contains("SSE event of more than 1 KiB"),
+        "{err}"
+    );
+    assert!(err.message().contains("BodyLimits"), "{err}");
 
     // A long error body is still classified, from its start.
     let mut error_body = br#"{"error":{"message":"boom","type":"server_error"}}"#.to_vec();

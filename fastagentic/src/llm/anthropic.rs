@@ -11,7 +11,7 @@ use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice, Turn};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
-use super::transport::{self, ApiKey, StreamDecoder, tool_result_of};
+use super::transport::{self, ApiKey, BodyLimits, StreamDecoder, tool_result_of};
 use crate::error::AgentError;
 
 /// A client for Anthropic's Messages API.
@@ -28,6 +28,7 @@ pub struct Anthropic {
     base_url: String,
     key: ApiKey,
     client: reqwest::Client,
+    limits: BodyLimits,
 }
 
 impl Anthropic {
@@ -47,6 +48,7 @@ impl Anthropic {
             base_url: Anthropic::DEFAULT_BASE_URL.to_owned(),
             key: ApiKey::new(api_key),
             client: transport::shared_client(),
+            limits: BodyLimits::default(),
         }
     }
 
@@ -63,6 +65,13 @@ impl Anthropic {
     /// Sends requests to `base_url` instead (without the `/v1` path).
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into();
+        self
+    }
+
+    /// Bounds how much of an answer is read (whole answers, error bodies, one SSE
+    /// event), instead of the defaults in [`BodyLimits`].
+    pub fn body_limits(mut self, limits: BodyLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -177,8 +186,8 @@ impl Provider for Anthropic {
     ) -> BoxFuture<'a, Result<Completion, AgentError>> {
         Box::pin(async move {
             let request = self.request(&body(model, prompt, false)?)?;
-            let response = transport::send(&self.name, request).await?;
-            let message: WireMessage = transport::json(&self.name, response).await?;
+            let response = transport::send(&self.name, &self.limits, request).await?;
+            let message: WireMessage = transport::json(&self.name, &self.limits, response).await?;
             if message.content.is_none() {
                 return Err(transport::incomplete(&self.name, "a `content` array"));
             }
@@ -193,9 +202,9 @@ impl Provider for Anthropic {
     ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
         Box::pin(async move {
             let request = self.request(&body(model, prompt, true)?)?;
-            let response = transport::send(&self.name, request).await?;
+            let response = transport::send(&self.name, &self.limits, request).await?;
             let decoder = EventDecoder::new(self.name.clone());
-            transport::event_stream(&self.name, model, response, decoder).await
+            transport::event_stream(&self.name, &self.limits, model, response, decoder).await
         })
     }
 }

@@ -10,7 +10,7 @@ use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice, Turn};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
-use super::transport::{self, ApiKey, StreamDecoder, tool_result_of};
+use super::transport::{self, ApiKey, BodyLimits, StreamDecoder, tool_result_of};
 use crate::error::{AgentError, ErrorClass};
 
 /// A client for the Gemini API.
@@ -27,6 +27,7 @@ pub struct Gemini {
     base_url: String,
     key: ApiKey,
     client: reqwest::Client,
+    limits: BodyLimits,
 }
 
 impl Gemini {
@@ -40,6 +41,7 @@ impl Gemini {
             base_url: Gemini::DEFAULT_BASE_URL.to_owned(),
             key: ApiKey::new(api_key),
             client: transport::shared_client(),
+            limits: BodyLimits::default(),
         }
     }
 
@@ -56,6 +58,13 @@ impl Gemini {
     /// Sends requests to `base_url` instead (without the `/v1beta` path).
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into();
+        self
+    }
+
+    /// Bounds how much of an answer is read (whole answers, error bodies, one SSE
+    /// event), instead of the defaults in [`BodyLimits`].
+    pub fn body_limits(mut self, limits: BodyLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -180,9 +189,13 @@ impl Provider for Gemini {
     ) -> BoxFuture<'a, Result<Completion, AgentError>> {
         Box::pin(async move {
             let path = format!("v1beta/models/{model}:generateContent");
-            let response =
-                transport::send(&self.name, self.request(&path, &body(prompt)?)?).await?;
-            let wire: Response = transport::json(&self.name, response).await?;
+            let response = transport::send(
+                &self.name,
+                &self.limits,
+                self.request(&path, &body(prompt)?)?,
+            )
+            .await?;
+            let wire: Response = transport::json(&self.name, &self.limits, response).await?;
             let blocked = wire
                 .prompt_feedback
                 .as_ref()
@@ -204,10 +217,14 @@ impl Provider for Gemini {
     ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
         Box::pin(async move {
             let path = format!("v1beta/models/{model}:streamGenerateContent?alt=sse");
-            let response =
-                transport::send(&self.name, self.request(&path, &body(prompt)?)?).await?;
+            let response = transport::send(
+                &self.name,
+                &self.limits,
+                self.request(&path, &body(prompt)?)?,
+            )
+            .await?;
             let decoder = ChunkDecoder::new(self.name.clone());
-            transport::event_stream(&self.name, model, response, decoder).await
+            transport::event_stream(&self.name, &self.limits, model, response, decoder).await
         })
     }
 }

@@ -31,7 +31,9 @@ pub use self::provider::{BoxFuture, Provider};
 pub use self::providers::{Providers, default_providers};
 pub use self::step::AgentStep;
 pub use self::stream::{CompletionStream, StreamEvent, StreamSink};
-pub use self::transport::{MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, MAX_SSE_EVENT_BYTES};
+pub use self::transport::{
+    BodyLimits, MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, MAX_SSE_EVENT_BYTES,
+};
 
 /// A set, non-empty environment variable.
 fn env_var(name: &str) -> Option<String> {

@@ -11,7 +11,7 @@ use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
-use super::transport::{self, ApiKey, StreamDecoder, tool_result_of};
+use super::transport::{self, ApiKey, BodyLimits, StreamDecoder, tool_result_of};
 use crate::error::{AgentError, ErrorClass};
 
 /// How a server wants the output cap spelled.
@@ -42,6 +42,7 @@ pub struct OpenAi {
     max_tokens_field: MaxTokensField,
     default_routing: bool,
     client: reqwest::Client,
+    limits: BodyLimits,
 }
 
 impl OpenAi {
@@ -58,6 +59,7 @@ impl OpenAi {
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             default_routing: true,
             client: transport::shared_client(),
+            limits: BodyLimits::default(),
         }
     }
 
@@ -83,12 +85,20 @@ impl OpenAi {
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             default_routing: false,
             client: transport::shared_client(),
+            limits: BodyLimits::default(),
         }
     }
 
     /// Sends requests to `base_url` (a gateway, a proxy, a fake server in tests).
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into();
+        self
+    }
+
+    /// Bounds how much of an answer is read (whole answers, error bodies, one SSE
+    /// event), instead of the defaults in [`BodyLimits`].
+    pub fn body_limits(mut self, limits: BodyLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -249,8 +259,8 @@ impl Provider for OpenAi {
     ) -> BoxFuture<'a, Result<Completion, AgentError>> {
         Box::pin(async move {
             let request = self.request(&self.body(model, prompt, false)?)?;
-            let response = transport::send(&self.name, request).await?;
-            let body: ChatCompletion = transport::json(&self.name, response).await?;
+            let response = transport::send(&self.name, &self.limits, request).await?;
+            let body: ChatCompletion = transport::json(&self.name, &self.limits, response).await?;
             if body.choices.first().is_none_or(|c| c.message.is_none()) {
                 return Err(transport::incomplete(&self.name, "a `choices[0].message`"));
             }
@@ -265,9 +275,9 @@ impl Provider for OpenAi {
     ) -> BoxFuture<'a, Result<CompletionStream, AgentError>> {
         Box::pin(async move {
             let request = self.request(&self.body(model, prompt, true)?)?;
-            let response = transport::send(&self.name, request).await?;
+            let response = transport::send(&self.name, &self.limits, request).await?;
             let decoder = ChunkDecoder::new(self.name.clone());
-            transport::event_stream(&self.name, model, response, decoder).await
+            transport::event_stream(&self.name, &self.limits, model, response, decoder).await
         })
     }
 }

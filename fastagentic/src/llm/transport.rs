@@ -69,6 +69,7 @@ pub(crate) fn shared_client() -> reqwest::Client {
 /// headers and body.
 pub(crate) async fn send(
     provider: &str,
+    limits: &BodyLimits,
     request: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, AgentError> {
     let response = request.send().await.map_err(|e| {
@@ -86,7 +87,7 @@ pub(crate) async fn send(
     // A body that cannot be read still leaves the status to classify by; past the cap,
     // the start is what classification reads anyway.
     let mut response = response;
-    let body = read_capped(&mut response, MAX_ERROR_BODY_BYTES)
+    let body = read_capped(&mut response, limits.error_body)
         .await
         .map(|(body, _)| body)
         .unwrap_or_default();
@@ -144,17 +145,68 @@ pub(crate) fn redact_keys(message: &str) -> Option<String> {
     }
 }
 
-/// The largest whole answer read from a provider. A chat completion is kilobytes; a body
+/// The default for [`BodyLimits::response_bytes`]: a chat completion is kilobytes; a body
 /// past this is a broken or hostile upstream, refused before it fills the memory.
 pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
-/// How much of an error answer is read: enough for any provider's error object, and
-/// what lies beyond is not needed to classify it.
+/// The default for [`BodyLimits::error_body_bytes`]: enough for any provider's error
+/// object, and what lies beyond is not needed to classify it.
 pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
-/// The most an SSE stream may hold of one unfinished event (its lines so far). Events are
-/// small deltas; a line without end is refused instead of buffered.
+/// The default for [`BodyLimits::sse_event_bytes`]: events are small deltas; a line
+/// without end is refused instead of buffered.
 pub const MAX_SSE_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// How much of an upstream's answer a provider reads before refusing it, so a broken or
+/// hostile upstream cannot fill the memory. Set per provider with `body_limits`; every
+/// limit is at least one byte.
+///
+/// ```
+/// use fastagentic::llm::{BodyLimits, OpenAi};
+///
+/// let limits = BodyLimits::default().response_bytes(4 * 1024 * 1024);
+/// let openai = OpenAi::new("sk-test").body_limits(limits);
+/// # let _ = openai;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    response: usize,
+    error_body: usize,
+    sse_event: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            response: MAX_RESPONSE_BYTES,
+            error_body: MAX_ERROR_BODY_BYTES,
+            sse_event: MAX_SSE_EVENT_BYTES,
+        }
+    }
+}
+
+impl BodyLimits {
+    /// The largest whole (non-streamed) answer; past it the call fails `server_error`
+    /// naming the limit. Default [`MAX_RESPONSE_BYTES`].
+    pub fn response_bytes(mut self, bytes: usize) -> Self {
+        self.response = bytes.max(1);
+        self
+    }
+
+    /// How much of an error answer is read to classify it; the rest is dropped, not
+    /// buffered. Default [`MAX_ERROR_BODY_BYTES`].
+    pub fn error_body_bytes(mut self, bytes: usize) -> Self {
+        self.error_body = bytes.max(1);
+        self
+    }
+
+    /// The most one unfinished SSE event (its lines so far) may hold; past it the stream
+    /// fails `server_error` naming the limit. Default [`MAX_SSE_EVENT_BYTES`].
+    pub fn sse_event_bytes(mut self, bytes: usize) -> Self {
+        self.sse_event = bytes.max(1);
+        self
+    }
+}
 
 /// Reads at most `cap` bytes of the body, and whether that was all of it.
 async fn read_capped(
@@ -173,12 +225,13 @@ async fn read_capped(
     Ok((body, true))
 }
 
-/// Reads a whole JSON body, of at most [`MAX_RESPONSE_BYTES`].
+/// Reads a whole JSON body, of at most `limits.response_bytes`.
 pub(crate) async fn json<T: DeserializeOwned>(
     provider: &str,
+    limits: &BodyLimits,
     mut response: reqwest::Response,
 ) -> Result<T, AgentError> {
-    let (body, whole) = read_capped(&mut response, MAX_RESPONSE_BYTES)
+    let (body, whole) = read_capped(&mut response, limits.response)
         .await
         .map_err(|e| {
             cut(
@@ -189,7 +242,7 @@ pub(crate) async fn json<T: DeserializeOwned>(
             )
         })?;
     if !whole {
-        return Err(too_large(provider, "answer", MAX_RESPONSE_BYTES));
+        return Err(too_large(provider, "answer", limits.response));
     }
     serde_json::from_slice(&body).map_err(|e| malformed(provider, &e))
 }
@@ -199,11 +252,21 @@ fn too_large(provider: &str, what: &str, cap: usize) -> AgentError {
     AgentError::new(
         ErrorClass::ServerError,
         format!(
-            "{provider} sent an {what} of more than {} MiB; refused rather than buffered",
-            cap / (1024 * 1024)
+            "{provider} sent an {what} of more than {}; refused rather than buffered (raise it with `BodyLimits`)",
+            size(cap)
         ),
     )
     .with_provider(provider.to_owned())
+}
+
+/// `cap` in the largest unit that divides it.
+fn size(cap: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    match cap {
+        _ if cap.is_multiple_of(MIB) => format!("{} MiB", cap / MIB),
+        _ if cap.is_multiple_of(1024) => format!("{} KiB", cap / 1024),
+        _ => format!("{cap} bytes"),
+    }
 }
 
 /// An answer that does not have the shape the provider documents.
@@ -261,13 +324,14 @@ pub(crate) trait StreamDecoder: Send + 'static {
 /// A 200 answer to a streaming request, as a [`CompletionStream`].
 pub(crate) async fn event_stream<D: StreamDecoder>(
     provider: &Arc<str>,
+    limits: &BodyLimits,
     model: &str,
     response: reqwest::Response,
     decoder: D,
 ) -> Result<CompletionStream, AgentError> {
     if !is_event_stream(&response) {
         let mut response = response;
-        let body = read_capped(&mut response, MAX_ERROR_BODY_BYTES)
+        let body = read_capped(&mut response, limits.error_body)
             .await
             .map(|(body, _)| body)
             .unwrap_or_default();
@@ -275,6 +339,7 @@ pub(crate) async fn event_stream<D: StreamDecoder>(
     }
     let driver = Driver {
         provider: provider.clone(),
+        max_event: limits.sse_event,
         body: Box::pin(response.bytes_stream()),
         sse: SseDecoder::new(),
         decoder,
@@ -321,6 +386,7 @@ type Body = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 struct Driver<D> {
     provider: Arc<str>,
+    max_event: usize,
     body: Body,
     sse: SseDecoder,
     decoder: D,
@@ -364,8 +430,8 @@ impl<D: StreamDecoder> Driver<D> {
         match self.body.next().await {
             Some(Ok(chunk)) => {
                 self.sse.push(&chunk);
-                if self.sse.pending_bytes() > MAX_SSE_EVENT_BYTES {
-                    return Err(too_large(&self.provider, "SSE event", MAX_SSE_EVENT_BYTES));
+                if self.sse.pending_bytes() > self.max_event {
+                    return Err(too_large(&self.provider, "SSE event", self.max_event));
                 }
                 Ok(())
             }
