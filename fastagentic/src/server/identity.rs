@@ -24,18 +24,49 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::Response;
 
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
 use super::status::{Refused, plain_error};
 use crate::error::ErrorClass;
 
 /// The longest user or tenant id accepted.
 const MAX_ID_LEN: usize = 256;
 
+/// The configured API keys, held as SHA-256 digests. A lookup hashes the presented key
+/// first, so how long the map takes depends on a digest, which tells a guesser nothing
+/// about how close a guess came; and the process holds no tenant key in clear.
+#[derive(Clone, Default)]
+pub(crate) struct ApiKeys(HashMap<[u8; 32], KeyOwner>);
+
+impl ApiKeys {
+    pub(crate) fn insert(&mut self, key: &str, owner: KeyOwner) {
+        self.0.insert(digest(key), owner);
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&KeyOwner> {
+        self.0.get(&digest(key))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
 /// How requests are identified (see the [module](self) docs).
 #[derive(Clone)]
 pub(crate) struct IdentityConfig {
     pub(crate) user_header: HeaderName,
     pub(crate) tenant_header: HeaderName,
-    pub(crate) api_keys: HashMap<String, KeyOwner>,
+    pub(crate) api_keys: ApiKeys,
     pub(crate) require_api_key: bool,
     /// Whether `X-User-Id` / `X-Tenant-Id` are believed; `None`: only while no API key is
     /// configured.
@@ -49,7 +80,7 @@ impl Default for IdentityConfig {
         IdentityConfig {
             user_header: HeaderName::from_static("x-user-id"),
             tenant_header: HeaderName::from_static("x-tenant-id"),
-            api_keys: HashMap::new(),
+            api_keys: ApiKeys::default(),
             require_api_key: false,
             trust_headers: None,
             operator_key: None,
@@ -162,11 +193,11 @@ impl IdentityConfig {
     }
 }
 
-/// Compares two secrets without stopping at the first differing byte, so the time taken
-/// does not tell an attacker how much of a guess was right (the length may show).
+/// Compares two secrets in constant time (`subtle`, which keeps the optimiser from
+/// adding an early exit), so the time taken does not tell an attacker how much of a guess
+/// was right; only the length may show.
 fn same_secret(presented: &str, expected: &str) -> bool {
-    let (a, b) = (presented.as_bytes(), expected.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    presented.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
 /// The API key of the request, if it presents one.
@@ -238,7 +269,7 @@ mod tests {
             tenant: tenant.into(),
             user: user.map(Into::into),
         };
-        config.api_keys.insert("k1".into(), owner("globex", None));
+        config.api_keys.insert("k1", owner("globex", None));
         let caller = config
             .resolve(&headers(&[
                 ("authorization", "Bearer k1"),
@@ -262,14 +293,14 @@ mod tests {
     fn with_keys_the_key_not_the_headers_says_who_calls() {
         let mut config = IdentityConfig::default();
         config.api_keys.insert(
-            "k-ann".into(),
+            "k-ann",
             KeyOwner {
                 tenant: "acme".into(),
                 user: Some("ann".into()),
             },
         );
         config.api_keys.insert(
-            "k-acme".into(),
+            "k-acme",
             KeyOwner {
                 tenant: "acme".into(),
                 user: None,

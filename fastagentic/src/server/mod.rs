@@ -342,7 +342,7 @@ impl App {
             tenant: tenant.into(),
             user: None,
         };
-        self.identity.api_keys.insert(key.into(), owner);
+        self.identity.api_keys.insert(&key.into(), owner);
         self
     }
 
@@ -358,7 +358,7 @@ impl App {
             tenant: tenant.into(),
             user: Some(user.into()),
         };
-        self.identity.api_keys.insert(key.into(), owner);
+        self.identity.api_keys.insert(&key.into(), owner);
         self
     }
 
