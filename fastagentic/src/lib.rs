@@ -133,4 +133,7 @@ pub mod guide {
 
     #[doc = include_str!("../../book/src/openai-gateway.md")]
     pub struct OpenAiGateway;
+
+    #[doc = include_str!("../../book/src/security.md")]
+    pub struct Security;
 }
