@@ -52,6 +52,19 @@ ALTERNATE_SPELLINGS = {
     "claude-4-opus-20250514": "claude-opus-4-20250514",
 }
 
+# Anthropic's moving `-latest` aliases, which the CSV has no rows for: each names the
+# dated snapshot it served last (Anthropic's models overview), and is billed as that
+# snapshot. litellm once listed claude-3-5-haiku-latest at $1 / $5 against the dated id's
+# $0.80 / $4 (pricing-notes.md); the API bills the snapshot that answers, so the dated
+# price is the one kept.
+LATEST_ALIASES = {
+    "anthropic": {
+        "claude-3-opus-latest": "claude-3-opus-20240229",
+        "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+        "claude-3-7-sonnet-latest": "claude-3-7-sonnet-20250219",
+    },
+}
+
 # Short remarks on rows whose price sources disagree or that need a second look.
 NOTES = {
     "gpt-4o-2024-05-13": "this snapshot kept its own launch price; it is not billed like gpt-4o",
@@ -161,6 +174,7 @@ def main():
                 aliases[name] = target
             else:
                 models[name] = entry(r)
+        aliases.update(LATEST_ALIASES.get(provider, {}))
         table = OrderedDict()
         table["schema_version"] = 1
         table["provider"] = provider

@@ -87,7 +87,9 @@ fn shipped_tables_hold_every_csv_row_at_its_prices() {
     }
     assert_eq!(rows, 112);
     let names: usize = pricing.tables().iter().map(|t| t.name_count()).sum();
-    assert_eq!(names, 112, "every CSV row and nothing else");
+    // Every CSV row, and Anthropic's three `-latest` aliases, which have no row of their
+    // own (see `anthropic_latest_aliases_are_billed_as_their_dated_snapshot`).
+    assert_eq!(names, 112 + 3, "every CSV row and nothing else");
 }
 
 #[test]
@@ -115,6 +117,22 @@ fn dated_rows_with_their_own_price_stay_models() {
     // A dated row priced like its base is an alias of it.
     let gpt4o = pricing.lookup("gpt-4o").unwrap();
     assert!(gpt4o.aliases.iter().any(|a| &**a == "gpt-4o-2024-08-06"));
+}
+
+#[test]
+fn anthropic_latest_aliases_are_billed_as_their_dated_snapshot() {
+    let pricing = embedded();
+    for (alias, dated) in [
+        ("claude-3-opus-latest", "claude-3-opus-20240229"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022"),
+        ("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219"),
+    ] {
+        assert_eq!(&*pricing.lookup(alias).unwrap().name, dated, "{alias}");
+    }
+    // The real stream fixture names the alias; its usage {11 in, 6 out} at Opus 3's
+    // $15 / $75: 0.000165 + 0.00045.
+    let cost = pricing.cost("claude-3-opus-latest", &usage(11, 6)).unwrap();
+    assert_eq!(cost.total_f64(), 0.000615);
 }
 
 #[test]

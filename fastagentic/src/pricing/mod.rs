@@ -311,7 +311,7 @@ mod tests {
             counts,
             [
                 ("openai", 39, 64),
-                ("anthropic", 17, 25),
+                ("anthropic", 17, 28),
                 ("google", 20, 23)
             ]
         );
