@@ -21,6 +21,41 @@ use fastagentic_testing::{fail, scripted};
 /// Where CI finds the exposition to lint.
 const EXPOSITION: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/fastagentic-metrics.prom");
 
+/// Every sample name the pipeline test below produces: what pipelines export.
+const PIPELINE_FAMILIES: [&str; 19] = [
+    "fastagentic_circuit_failures_total",
+    "fastagentic_circuit_opens_total",
+    "fastagentic_circuit_state",
+    "fastagentic_connections_open",
+    "fastagentic_fallback_exhausted_total",
+    "fastagentic_fallback_success_total",
+    "fastagentic_fallback_triggered_total",
+    "fastagentic_hook_errors_total",
+    "fastagentic_llm_cost_usd_total",
+    "fastagentic_llm_tokens_total",
+    "fastagentic_llm_unpriced_calls_total",
+    "fastagentic_rate_limited_total",
+    "fastagentic_request_duration_seconds_bucket",
+    "fastagentic_request_duration_seconds_count",
+    "fastagentic_request_duration_seconds_sum",
+    "fastagentic_requests_total",
+    "fastagentic_retries_total",
+    "fastagentic_retry_exhausted_total",
+    "fastagentic_timeouts_total",
+];
+
+/// The Grafana dashboard shipped under `examples/`.
+const DASHBOARD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../examples/grafana/fastagentic.json"
+);
+
+/// Its queries as a Prometheus rules file, for CI's `promtool check rules`.
+const DASHBOARD_RULES: &str = concat!(
+    env!("CARGO_TARGET_TMPDIR"),
+    "/fastagentic-dashboard-rules.yml"
+);
+
 /// Runs one request with `script`, returning the answer or the error's class.
 async fn run(pipeline: &Pipeline, script: Vec<AgentError>) -> Result<String, ErrorClass> {
     pipeline
@@ -496,30 +531,7 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
     // Nothing else: every sample belongs to one of the families above.
     let names: std::collections::BTreeSet<&str> =
         all.keys().map(|k| k.split('{').next().unwrap()).collect();
-    assert_eq!(
-        names.into_iter().collect::<Vec<_>>(),
-        [
-            "fastagentic_circuit_failures_total",
-            "fastagentic_circuit_opens_total",
-            "fastagentic_circuit_state",
-            "fastagentic_connections_open",
-            "fastagentic_fallback_exhausted_total",
-            "fastagentic_fallback_success_total",
-            "fastagentic_fallback_triggered_total",
-            "fastagentic_hook_errors_total",
-            "fastagentic_llm_cost_usd_total",
-            "fastagentic_llm_tokens_total",
-            "fastagentic_llm_unpriced_calls_total",
-            "fastagentic_rate_limited_total",
-            "fastagentic_request_duration_seconds_bucket",
-            "fastagentic_request_duration_seconds_count",
-            "fastagentic_request_duration_seconds_sum",
-            "fastagentic_requests_total",
-            "fastagentic_retries_total",
-            "fastagentic_retry_exhausted_total",
-            "fastagentic_timeouts_total",
-        ]
-    );
+    assert_eq!(names.into_iter().collect::<Vec<_>>(), PIPELINE_FAMILIES);
 }
 
 #[tokio::test(start_paused = true)]
@@ -553,4 +565,143 @@ fn a_dropped_registry_leaves_the_output() {
     assert!(metrics.render().contains("endpoint=\"/gone\""));
     drop(pipeline);
     assert!(!metrics.render().contains("endpoint=\"/gone\""));
+}
+
+#[derive(Debug, Deserialize, Serialize, schemars::JsonSchema)]
+struct Sku {
+    id: String,
+}
+
+/// Every metric name a PromQL expression mentions.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("fastagentic_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The panels' queries, as `(panel id, refId, expr)`, and the templating queries.
+fn dashboard_queries(dashboard: &serde_json::Value) -> (Vec<(u64, String, String)>, Vec<String>) {
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let id = panel["id"].as_u64().unwrap();
+        assert!(panel["title"].is_string(), "panel {id} has no title");
+        assert!(panel["gridPos"]["w"].is_u64(), "panel {id} has no gridPos");
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "panel {id}");
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {id} queries nothing");
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap().to_owned();
+            queries.push((id, target["refId"].as_str().unwrap().to_owned(), expr));
+        }
+    }
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["definition"].as_str().map(str::to_owned))
+        .collect();
+    (queries, variables)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_grafana_dashboard_queries_only_metrics_the_app_exports() {
+    // What pipelines export is pinned by the test above; tool calls and connections
+    // dropped by the server come from a real tool call and a real refused connection.
+    let metrics = Arc::new(Metrics::new());
+    let tool = fastagentic::tools::Tool::new("stock", "Units in stock", |_sku: Sku| async {
+        Ok(serde_json::json!({ "units": 3 }))
+    })
+    .unwrap();
+    let pipeline = build(&metrics, Pipeline::builder(), "/dash");
+    pipeline
+        .run(RequestInfo::new(), |ctx: AgentContext| {
+            let tool = tool.clone();
+            async move { ctx.tool(&tool, Sku { id: "a1".into() }).await }
+        })
+        .await
+        .unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = App::bare("Dashboard")
+        .metrics(metrics.clone())
+        .max_connections(1);
+    let serving = tokio::spawn(app.serve_with(listener, async move {
+        let _ = stopped.await;
+    }));
+    let held = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let dropped = "fastagentic_connections_dropped_total{reason=\"limit\"} 1";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !metrics.render().contains(dropped) {
+        assert!(std::time::Instant::now() < deadline, "{}", metrics.render());
+        // Each try is one more connection over the limit, refused at accept.
+        let _refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut exported: std::collections::BTreeSet<String> = samples(&metrics.render())
+        .keys()
+        .map(|k| k.split('{').next().unwrap().to_owned())
+        .collect();
+    exported.extend(PIPELINE_FAMILIES.iter().map(|name| (*name).to_owned()));
+    // Closed first, so the graceful shutdown has nothing to wait for.
+    drop(held);
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap()).unwrap();
+    let (queries, variables) = dashboard_queries(&dashboard);
+    let mut used = std::collections::BTreeSet::new();
+    for expr in queries.iter().map(|(_, _, e)| e).chain(&variables) {
+        for name in metric_names(expr) {
+            assert!(
+                exported.contains(&name),
+                "the dashboard queries `{name}`, which the app does not export ({expr})"
+            );
+            used.insert(name);
+        }
+    }
+    // What an operator looks at first is all there.
+    for family in [
+        "fastagentic_requests_total",
+        "fastagentic_request_duration_seconds_bucket",
+        "fastagentic_retries_total",
+        "fastagentic_fallback_triggered_total",
+        "fastagentic_circuit_state",
+        "fastagentic_rate_limited_total",
+        "fastagentic_llm_tokens_total",
+        "fastagentic_llm_cost_usd_total",
+        "fastagentic_tool_calls_total",
+        "fastagentic_connections_dropped_total",
+    ] {
+        assert!(used.contains(family), "no panel shows {family}");
+    }
+
+    // Grafana's variables replaced by values Prometheus accepts, so `promtool check rules`
+    // parses every query as PromQL.
+    let mut rules = String::from("groups:\n  - name: fastagentic-dashboard\n    rules:\n");
+    for (panel, ref_id, expr) in &queries {
+        let promql = expr
+            .replace("$__rate_interval", "5m")
+            .replace("$__range", "1h")
+            .replace("$endpoint", ".*");
+        let record = format!("dashboard:panel_{panel}_{}", ref_id.to_lowercase());
+        let quoted = serde_json::to_string(&promql).unwrap();
+        rules.push_str(&format!(
+            "      - record: {record}\n        expr: {quoted}\n"
+        ));
+    }
+    std::fs::write(DASHBOARD_RULES, rules).unwrap();
 }
