@@ -278,11 +278,13 @@ impl Hook {
     }
 
     /// The path it is scoped to, if any.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
     pub(crate) fn scope(&self) -> Option<&str> {
         self.endpoint.as_deref()
     }
 
     /// Its name, for messages about it.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
     pub(crate) fn label(&self) -> &str {
         &self.name
     }

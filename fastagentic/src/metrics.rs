@@ -142,7 +142,9 @@ pub struct Metrics {
     llm_cost: Family<ProviderModelLabels, Counter<f64, AtomicU64>>,
     llm_unpriced: Family<ProviderModelLabels, Counter>,
     tool_calls: Family<ToolLabels, Counter>,
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
     connections_open: Gauge,
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
     connections_dropped: Family<DropLabels, Counter>,
     llm_series: DashMap<Arc<str>, Arc<LlmSeries>, foldhash::fast::RandomState>,
     observed: Arc<Observed>,

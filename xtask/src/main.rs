@@ -6,6 +6,11 @@
 //! (default 90). Without `--strict` the command only reports and exits 0; with `--strict` it
 //! exits 1 when a table is stale. `--dir` checks the tables of a directory in place of the
 //! shipped ones of the same providers; `--today` replaces the clock.
+//!
+//! `cargo xtask pricing-import --from FILE [--dir DIR] [--as-of YYYY-MM-DD] [--dry-run]`
+//! refreshes the tables from LiteLLM's price file (see [`pricing_import`]).
+
+mod pricing_import;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -35,8 +40,15 @@ fn main() -> ExitCode {
 fn run(args: &[String], today: Date) -> (String, u8) {
     match args.first().map(String::as_str) {
         Some("pricing-age") => pricing_age(&args[1..], today),
-        Some("-h" | "--help") | None => (format!("{USAGE}\n"), 2),
-        Some(other) => (format!("unknown command `{other}`\n{USAGE}\n"), 2),
+        Some("pricing-import") => pricing_import::run(&args[1..], today),
+        Some("-h" | "--help") | None => (format!("{USAGE}\n{}\n", pricing_import::USAGE), 2),
+        Some(other) => (
+            format!(
+                "unknown command `{other}`\n{USAGE}\n{}\n",
+                pricing_import::USAGE
+            ),
+            2,
+        ),
     }
 }
 

@@ -72,6 +72,7 @@ impl RequestInfo {
     /// server's `X-RateLimit-Remaining` for this caller, not a later read that may
     /// count concurrent requests too.
     #[must_use]
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
     pub(crate) fn report_limits_to(mut self, seen: Arc<SeenLimits>) -> Self {
         self.limits_seen = Some(seen);
         self

@@ -212,6 +212,7 @@ impl SeenLimits {
     }
 
     /// What the admission saw, if the run was admitted by a request limit.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
     pub(crate) fn get(&self) -> Option<RateLimitSnapshot> {
         self.0.get().copied()
     }
