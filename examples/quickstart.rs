@@ -111,7 +111,7 @@ fn has_key(var: &str) -> bool {
     std::env::var_os(var).is_some_and(|v| !v.is_empty())
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, JsonSchema)]
 struct ChatRequest {
     /// `gpt-4o`, `claude-sonnet-4-5`, `gemini-2.5-flash`, `mock/anything`, ...
     #[serde(default)]
@@ -125,7 +125,7 @@ struct ChatRequest {
     max_tokens: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct ChatResponse {
     text: String,
     model: String,
@@ -185,12 +185,12 @@ async fn chat(ctx: AgentContext, request: ChatRequest) -> Result<ChatResponse, A
     Ok(reply.into())
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, JsonSchema)]
 struct Document {
     text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Analysis {
     analysis: String,
     model: String,
@@ -291,12 +291,12 @@ fn agent_tools() -> Result<Tools, fastagentic::tools::InvalidTool> {
     Ok(Tools::new().with(calculator).with(clock).max_steps(6))
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, JsonSchema)]
 struct Question {
     question: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct AgentReply {
     answer: String,
     steps: usize,

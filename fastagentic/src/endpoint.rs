@@ -78,6 +78,11 @@ pub struct Endpoint {
     pub(crate) policies: fn() -> Result<EndpointPolicies, PolicyError>,
     pub(crate) handler: Handler,
     pub(crate) pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
+    // Read by the server's OpenAPI document.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) input_schema: Option<crate::__private::SchemaFn>,
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) output_schema: crate::__private::SchemaFn,
 }
 
 impl fmt::Debug for Endpoint {

@@ -27,6 +27,45 @@ use crate::context::AgentContext;
 use crate::error::ErrorDetail;
 use crate::hooks::{Hook, HookFn};
 
+/// Writes a type's JSON Schema into a generator (its named parts as definitions) and
+/// returns the schema to use where the type appears.
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> Value;
+
+/// Picks a type's [`SchemaFn`] by autoref specialization: `(&&SchemaOf::<T>(PhantomData))
+/// .schema_fn()` is [`SchemaFromJsonSchema`]'s when `T: JsonSchema`, else
+/// [`SchemaUnknown`]'s, so an endpoint whose types do not derive `JsonSchema` still
+/// compiles and is documented as taking any JSON.
+pub struct SchemaOf<T: ?Sized>(pub core::marker::PhantomData<T>);
+
+/// The schema of a `JsonSchema` type (the specialized case).
+pub trait SchemaFromJsonSchema {
+    fn schema_fn(&self) -> SchemaFn;
+}
+
+impl<T: schemars::JsonSchema + ?Sized> SchemaFromJsonSchema for &SchemaOf<T> {
+    fn schema_fn(&self) -> SchemaFn {
+        |generator| generator.subschema_for::<T>().to_value()
+    }
+}
+
+/// Any JSON, for a type without `JsonSchema` (the fallback).
+pub trait SchemaUnknown {
+    fn schema_fn(&self) -> SchemaFn;
+}
+
+impl<T: ?Sized> SchemaUnknown for SchemaOf<T> {
+    fn schema_fn(&self) -> SchemaFn {
+        unknown_schema
+    }
+}
+
+/// The schema of a type that does not say its shape.
+pub(crate) fn unknown_schema(_: &mut schemars::SchemaGenerator) -> Value {
+    serde_json::json!({
+        "description": "Any JSON: the Rust type does not implement `schemars::JsonSchema`; derive it for a typed schema."
+    })
+}
+
 /// What `#[agent_endpoint]` knows of an endpoint, turned into an [`Endpoint`] by a const
 /// fn so the registration is a `static`.
 pub struct EndpointParts {
@@ -39,6 +78,8 @@ pub struct EndpointParts {
     pub policies: fn() -> Result<EndpointPolicies, PolicyError>,
     pub handler: Handler,
     pub pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
+    pub input_schema: Option<SchemaFn>,
+    pub output_schema: SchemaFn,
 }
 
 impl EndpointParts {
@@ -54,6 +95,8 @@ impl EndpointParts {
             policies: self.policies,
             handler: self.handler,
             pipeline: self.pipeline,
+            input_schema: self.input_schema,
+            output_schema: self.output_schema,
         }
     }
 }

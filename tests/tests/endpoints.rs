@@ -318,6 +318,8 @@ fn check_unique_names_both_endpoints_of_a_duplicate_path() {
         policies: || Ok(Default::default()),
         handler: |_, _, input| Box::pin(async move { Ok(input) }),
         pipeline: &CELL,
+        input_schema: None,
+        output_schema: |_| serde_json::Value::Null,
     }
     .into_endpoint();
     let err = check_unique(endpoints().iter().chain([&duplicate])).unwrap_err();

@@ -1439,3 +1439,107 @@ async fn metrics_speak_openmetrics_to_who_asks_for_it() {
             .starts_with("text/plain")
     );
 }
+
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+struct Order {
+    /// The product.
+    sku: String,
+    quantity: u32,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+struct Receipt {
+    total_cents: u64,
+}
+
+/// Prices an order.
+///
+/// Typed input and output: documented from their schemas.
+#[agent_endpoint(path = "/s/typed", rate_limit(requests_per_minute = 100))]
+async fn typed(input: Order) -> Result<Receipt, AgentError> {
+    let cents = if input.sku == "tea" { 250 } else { 100 };
+    Ok(Receipt {
+        total_cents: u64::from(input.quantity) * cents,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_json_documents_every_endpoint_from_its_rust_types() {
+    let server = start(
+        App::new("Documented")
+            .version("1.2.3")
+            .api_key("k-documented-1", "acme"),
+    )
+    .await;
+    let response = client()
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["title"], "Documented");
+    assert_eq!(doc["info"]["version"], "1.2.3");
+
+    // A typed endpoint: its input and output schemas, from the derives, written once
+    // under components; the statuses its policies can answer.
+    let typed = &doc["paths"]["/s/typed"]["post"];
+    assert_eq!(typed["operationId"], "typed");
+    assert_eq!(typed["summary"], "Prices an order.");
+    let input = &typed["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(input["$ref"], "#/components/schemas/Order", "{typed}");
+    let order = &doc["components"]["schemas"]["Order"];
+    assert_eq!(
+        order["properties"]["quantity"]["type"], "integer",
+        "{order}"
+    );
+    assert_eq!(order["properties"]["sku"]["description"], "The product.");
+    assert_eq!(order["required"], json!(["sku", "quantity"]));
+    let output = &typed["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(output["$ref"], "#/components/schemas/Receipt");
+    assert!(doc["components"]["schemas"]["Receipt"]["properties"]["total_cents"].is_object());
+    for status in [
+        "400", "401", "413", "422", "429", "500", "502", "503", "504",
+    ] {
+        let answer = &typed["responses"][status];
+        assert_eq!(
+            answer["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
+            "{status}: {answer}"
+        );
+    }
+    assert!(typed["responses"]["429"]["headers"]["Retry-After"].is_object());
+    let classes = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["class"]
+        ["enum"];
+    assert!(
+        classes.as_array().unwrap().contains(&json!("circuit_open")),
+        "{classes}"
+    );
+
+    // Types without JsonSchema are documented as any JSON, saying how to do better; an
+    // endpoint without a rate limit does not promise a 429.
+    let echo = &doc["paths"]["/s/echo"]["post"];
+    let any = &echo["requestBody"]["content"]["application/json"]["schema"]["description"];
+    assert!(any.as_str().unwrap().contains("derive it"), "{echo}");
+    assert!(echo["responses"]["429"].is_null(), "{echo}");
+    // A streaming endpoint has its event-stream variant.
+    let stream = &doc["paths"]["/s/stream_always"]["post"]["responses"]["200"]["content"];
+    assert!(stream["text/event-stream"].is_object(), "{stream}");
+    // Keys are configured: the document says how to present one, and that anonymous
+    // calls are served too (keys are not required here).
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["security"].as_array().unwrap().len(), 3);
+    assert!(doc["paths"]["/health"]["get"].is_object());
+
+    // The endpoint answers as documented.
+    let response = client()
+        .post(server.url("/s/typed"))
+        .json(&json!({ "sku": "tea", "quantity": 3 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["total_cents"], 750);
+}

@@ -191,6 +191,14 @@ fn descriptor(func: &ItemFn, args: &Args, shape: &Shape, paths: &Paths) -> Token
     let stream = args.stream;
     let policies = policies_fn(func, args, paths);
     let handler = handler(func, shape, paths);
+    let output_schema = schema_fn(&shape.output, paths);
+    let input_schema = match &shape.input {
+        Some(param) => {
+            let schema = schema_fn(&param.ty, paths);
+            quote!(::core::option::Option::Some(#schema))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let (linkme, slice) = (paths.linkme(), paths.endpoints());
     let (ty, parts, pipeline, policy_error) = (
         paths.helper("Endpoint"),
@@ -211,11 +219,32 @@ fn descriptor(func: &ItemFn, args: &Args, shape: &Shape, paths: &Paths) -> Token
             policies: #policies,
             handler: #handler,
             pipeline: &#cell,
+            input_schema: #input_schema,
+            output_schema: #output_schema,
         }
         .into_endpoint();
         static #cell: ::std::sync::OnceLock<
             ::core::result::Result<#pipeline, #policy_error>,
         > = ::std::sync::OnceLock::new();
+    }
+}
+
+/// A `SchemaFn` for `ty`: its JSON Schema when it implements `JsonSchema`, "any JSON"
+/// otherwise (autoref specialization, resolved here where the type is concrete).
+fn schema_fn(ty: &syn::Type, paths: &Paths) -> TokenStream {
+    let (of, typed, unknown) = (
+        paths.helper("SchemaOf"),
+        paths.helper("SchemaFromJsonSchema"),
+        paths.helper("SchemaUnknown"),
+    );
+    quote! {
+        |generator| {
+            #[allow(unused_imports)]
+            use #typed as _;
+            #[allow(unused_imports)]
+            use #unknown as _;
+            (&&#of::<#ty>(::core::marker::PhantomData)).schema_fn()(generator)
+        }
     }
 }
 

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 /// A call whose usage never arrived (a stream cut before its usage chunk, an OpenAI
 /// stream without `include_usage`) has no `Usage` at all: `Option<Usage>` is `None`,
 /// never a zero that would read as free.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Usage {
     /// Prompt tokens, cached ones included.
     pub input: u64,

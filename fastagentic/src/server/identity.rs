@@ -119,6 +119,11 @@ pub(crate) struct Caller {
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 impl IdentityConfig {
+    /// Whether any API key is configured.
+    pub(crate) fn has_api_keys(&self) -> bool {
+        !self.api_keys.is_empty()
+    }
+
     /// The caller of a request with `headers`, or the response refusing it.
     pub(crate) fn resolve(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
         // Untrusted headers are not even read: a caller cannot pick who it is.

@@ -50,6 +50,7 @@
 pub mod cost;
 pub mod gateway;
 pub mod identity;
+mod openapi;
 mod request_id;
 mod route;
 mod router;

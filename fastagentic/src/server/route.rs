@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::__private::{SchemaFn, unknown_schema};
 use crate::context::AgentContext;
 use crate::endpoint::{Endpoint, EndpointPolicies};
 use crate::error::{AgentError, ErrorClass};
@@ -221,6 +222,15 @@ impl Served {
             stream: route.stream,
             policies: route.policies,
             call: Call::Code(route.handler),
+        }
+    }
+
+    /// The schemas of its input (if it takes one) and output: the Rust types' for a
+    /// registered endpoint, any JSON for a route built in code.
+    pub(crate) fn schemas(&self) -> (Option<SchemaFn>, SchemaFn) {
+        match &self.call {
+            Call::Registered(endpoint) => (endpoint.input_schema, endpoint.output_schema),
+            Call::Code(_) => (Some(unknown_schema), unknown_schema),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The axum router: one `POST` route per endpoint, `GET /health`, `GET /metrics`,
-//! `GET /endpoints`, and JSON answers for unknown paths (404) and wrong methods (405).
+//! `GET /endpoints`, `GET /openapi.json`, and JSON answers for unknown paths (404) and wrong methods (405).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -73,6 +73,14 @@ pub(crate) fn build(
             async move { answer.unwrap_or_else(|refused| refused) }
         })
     };
+    // Built once: the endpoints do not change while the app serves.
+    let openapi = {
+        let document = Arc::new(super::openapi::document(shared, &endpoints));
+        get(move || {
+            let document = document.clone();
+            async move { axum::Json(document.as_ref().clone()) }
+        })
+    };
     let listing = {
         let shared = shared.clone();
         let gateway = gateway.clone();
@@ -91,6 +99,7 @@ pub(crate) fn build(
         .route("/health", health.fallback(get_only))
         .route("/metrics", metrics.fallback(get_only))
         .route("/endpoints", listing.fallback(get_only))
+        .route("/openapi.json", openapi.fallback(get_only))
         .fallback(|| async {
             plain_error(
                 StatusCode::NOT_FOUND,

@@ -1,0 +1,69 @@
+"""The quickstart's OpenAPI document, checked by a real validator.
+
+Run by `.ci/run` as `python check_quickstart.py path/to/quickstart`. It starts the
+quickstart on a free loopback port (offline: the mock provider), fetches
+`/openapi.json`, validates it as OpenAPI 3.1 with `openapi-spec-validator`, and checks
+that the typed endpoints are documented from their Rust types.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from openapi_spec_validator import validate
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)
+
+
+def main(binary: str) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update(PORT=str(port), HOST="127.0.0.1")
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                sys.exit(f"the quickstart exited: {process.stderr.read().decode()}")
+            try:
+                get_json(f"{base}/health")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit("the quickstart did not answer /health within 30 s")
+                time.sleep(0.05)
+        document = get_json(f"{base}/openapi.json")
+        validate(document)  # raises, naming the problem, on an invalid document
+        print(f"openapi.json: valid OpenAPI {document['openapi']}, {len(document['paths'])} paths")
+        chat = document["paths"]["/chat"]["post"]
+        request = chat["requestBody"]["content"]["application/json"]["schema"]
+        schemas = document["components"]["schemas"]
+        name = request["$ref"].rsplit("/", 1)[-1]
+        if "prompt" not in schemas[name]["properties"]:
+            sys.exit(f"/chat's input schema lacks `prompt`: {schemas[name]}")
+        if "text/event-stream" not in chat["responses"]["200"]["content"]:
+            sys.exit("/chat does not document its stream")
+        print("openapi.json: /chat documented from ChatRequest / ChatResponse")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: check_quickstart.py path/to/quickstart")
+    main(sys.argv[1])
