@@ -1524,7 +1524,14 @@ async fn openapi_json_documents_every_endpoint_from_its_rust_types() {
     assert!(echo["responses"]["429"].is_null(), "{echo}");
     // A streaming endpoint has its event-stream variant.
     let stream = &doc["paths"]["/s/stream_always"]["post"]["responses"]["200"]["content"];
-    assert!(stream["text/event-stream"].is_object(), "{stream}");
+    let event = &stream["text/event-stream"]["schema"];
+    assert_eq!(event["required"], json!(["event", "data"]), "{stream}");
+    assert!(
+        event["properties"]["event"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("done"))
+    );
     // Keys are configured: the document says how to present one, and that anonymous
     // calls are served too (keys are not required here).
     assert_eq!(

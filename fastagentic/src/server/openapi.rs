@@ -70,12 +70,7 @@ fn operation(
     };
     let success = json!({
         "application/json": { "schema": output(generator) },
-        "text/event-stream": {
-            "schema": {
-                "type": "string",
-                "description": format!("{when} Server-sent events: `delta` events of text, then `cost`, then `done` with the answer or `error` with the error body.")
-            }
-        }
+        "text/event-stream": { "schema": sse_event_schema(when) }
     });
     let mut responses = Map::new();
     responses.insert(
@@ -146,6 +141,28 @@ fn error_response(status: u16, when: &str) -> Value {
         });
     }
     response
+}
+
+/// One event of an endpoint's stream: its name and its data, one line of JSON.
+fn sse_event_schema(when: &str) -> Value {
+    json!({
+        "description": format!("{when} Server-sent events, each one as this object."),
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {
+                "type": "string",
+                "enum": [
+                    "delta", "reasoning", "refusal", "tool_call", "tool_result",
+                    "usage", "finish", "cost", "done", "error"
+                ],
+                "description": "`delta` events carry text as it arrives; `cost` the run's spending; the stream ends with `done` (the answer) or `error` (the error body)."
+            },
+            "data": { "type": "string", "contentMediaType": "application/json" },
+            "id": { "type": "string" },
+            "retry": { "type": "integer" }
+        }
+    })
 }
 
 fn health() -> Value {
