@@ -789,7 +789,7 @@ async fn operator_routes_are_off_when_keys_are_required_and_opened_by_the_operat
         .api_key("tenant-key-1", "acme")
         .require_api_key(true);
     let server = start(locked).await;
-    for path in ["/endpoints", "/metrics"] {
+    for path in ["/endpoints", "/metrics", "/status.json"] {
         for key in [None, Some("tenant-key-1")] {
             let response = get(&server, path, key).await.unwrap();
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path} {key:?}");
@@ -804,17 +804,21 @@ async fn operator_routes_are_off_when_keys_are_required_and_opened_by_the_operat
             );
         }
     }
-    assert_eq!(
-        get(&server, "/health", None).await.unwrap().status(),
-        StatusCode::OK
-    );
+    // Open: they show no data (the status page reads its data from the operator routes).
+    for path in ["/health", "/status", "/openapi.json"] {
+        assert_eq!(
+            get(&server, path, None).await.unwrap().status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
 
     let opened = App::bare("Opened")
         .api_key("tenant-key-1", "acme")
         .require_api_key(true)
         .operator_key("ops-secret-9");
     let server = start(opened).await;
-    for path in ["/endpoints", "/metrics"] {
+    for path in ["/endpoints", "/metrics", "/status.json"] {
         for key in [None, Some("tenant-key-1"), Some("ops-secret-")] {
             let response = get(&server, path, key).await.unwrap();
             assert_eq!(

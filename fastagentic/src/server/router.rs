@@ -1,5 +1,6 @@
 //! The axum router: one `POST` route per endpoint, `GET /health`, `GET /metrics`,
-//! `GET /endpoints`, `GET /openapi.json`, and JSON answers for unknown paths (404) and wrong methods (405).
+//! `GET /endpoints`, `GET /openapi.json`, the status page (`GET /status`, its data at
+//! `GET /status.json`), and JSON answers for unknown paths (404) and wrong methods (405).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::cost;
 use super::gateway::{self, GatewayState};
+use super::identity::Caller;
 use super::request_id;
 use super::sse;
 use super::state::{EndpointState, Shared};
@@ -81,6 +83,18 @@ pub(crate) fn build(
             async move { axum::Json(document.as_ref().clone()) }
         })
     };
+    let status_page = get(|| async { axum::response::Html(include_str!("assets/status.html")) });
+    let status_data = {
+        let shared = shared.clone();
+        let endpoints = endpoints.clone();
+        let gateway = gateway.clone();
+        get(move |headers: HeaderMap| {
+            let answer = (shared.identity.operator_access(&headers)).map(|()| {
+                axum::Json(status(&shared, &endpoints, gateway.as_deref())).into_response()
+            });
+            async move { answer.unwrap_or_else(|refused| refused) }
+        })
+    };
     let listing = {
         let shared = shared.clone();
         let gateway = gateway.clone();
@@ -100,6 +114,8 @@ pub(crate) fn build(
         .route("/metrics", metrics.fallback(get_only))
         .route("/endpoints", listing.fallback(get_only))
         .route("/openapi.json", openapi.fallback(get_only))
+        .route("/status", status_page.fallback(get_only))
+        .route("/status.json", status_data.fallback(get_only))
         .fallback(|| async {
             plain_error(
                 StatusCode::NOT_FOUND,
@@ -199,6 +215,33 @@ fn list(
         "version": shared.version,
         "endpoints": entries,
     })
+}
+
+/// What the status page shows: the listing's endpoints and breakers, with each endpoint's
+/// request limit as an anonymous caller sees it now.
+fn status(
+    shared: &Shared,
+    endpoints: &[Arc<EndpointState>],
+    gateway: Option<&GatewayState>,
+) -> Value {
+    let mut status = list(shared, endpoints, gateway);
+    let anonymous = Caller::default();
+    if let Some(entries) = status["endpoints"].as_array_mut() {
+        for entry in entries {
+            let limit = endpoints
+                .iter()
+                .find(|state| entry["path"] == state.served.path.as_str())
+                .and_then(|state| state.rate_snapshot(&anonymous, &SeenLimits::default()));
+            entry["limit"] = limit.map_or(Value::Null, |l| {
+                json!({
+                    "limit": l.limit,
+                    "remaining": l.remaining,
+                    "reset_ms": u64::try_from(l.reset.as_millis()).unwrap_or(u64::MAX),
+                })
+            });
+        }
+    }
+    status
 }
 
 /// Whether the client's `Accept` names `media_type` (with a non-zero `q`).
