@@ -84,14 +84,19 @@ fn parse_options(args: &[String], today: Date) -> Result<Options, String> {
             }
             "--today" => {
                 let text = value("--today")?;
-                options.today = Date::parse(&text, format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| format!("`--today {text}` is not a date (YYYY-MM-DD)"))?;
+                options.today = parse_day("--today", &text)?;
             }
             "--dir" => options.dir = Some(value("--dir")?),
             other => return Err(format!("unknown option `{other}`")),
         }
     }
     Ok(options)
+}
+
+/// A `YYYY-MM-DD` option value.
+fn parse_day(option: &str, text: &str) -> Result<Date, String> {
+    Date::parse(text, format_description!("[year]-[month]-[day]"))
+        .map_err(|_| format!("`{option} {text}` is not a date (YYYY-MM-DD)"))
 }
 
 fn pricing_age(args: &[String], today: Date) -> (String, u8) {

@@ -17,10 +17,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use fastagentic::pricing::{Decimal, ModelPrice, Pricing};
+use fastagentic::pricing::{Decimal, ModelPrice, PriceTable, Pricing};
 use serde_json::{Map, Value};
 use time::Date;
-use time::macros::format_description;
 
 pub(crate) const USAGE: &str =
     "usage: cargo xtask pricing-import --from FILE [--dir DIR] [--as-of YYYY-MM-DD] [--dry-run]";
@@ -57,8 +56,7 @@ fn parse_options(args: &[String], today: Date) -> Result<Options, String> {
             "--dir" => dir = PathBuf::from(value("--dir")?),
             "--as-of" => {
                 let text = value("--as-of")?;
-                as_of = Date::parse(&text, format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| format!("`--as-of {text}` is not a date (YYYY-MM-DD)"))?;
+                as_of = crate::parse_day("--as-of", &text)?;
             }
             "--dry-run" => dry_run = true,
             other => return Err(format!("unknown option `{other}`")),
@@ -123,16 +121,10 @@ fn import(options: &Options) -> Result<String, String> {
     Ok(out)
 }
 
-struct Current {
-    table: fastagentic::pricing::PriceTable,
-}
-
-fn read_table(path: &Path) -> Result<Current, String> {
+fn read_table(path: &Path) -> Result<PriceTable, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let table =
-        Pricing::from_json(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
-    Ok(Current { table })
+    Pricing::from_json(&path.display().to_string(), &text).map_err(|e| e.to_string())
 }
 
 /// One model's prices as the tables spell them.
@@ -320,8 +312,7 @@ struct Merged {
     report: String,
 }
 
-fn merge(current: &Current, imported: Vec<(String, Entry)>, as_of: Date) -> Merged {
-    let table = &current.table;
+fn merge(table: &PriceTable, imported: Vec<(String, Entry)>, as_of: Date) -> Merged {
     let mut models: Vec<(String, Entry)> = table
         .models
         .iter()
@@ -453,8 +444,7 @@ fn tier_text(tier: &Tier) -> String {
 }
 
 /// The table as JSON, laid out like `pricing/build_tables.py` writes it.
-fn render(current: &Current, merged: &Merged, options: &Options) -> String {
-    let table = &current.table;
+fn render(table: &PriceTable, merged: &Merged, options: &Options) -> String {
     let string = |s: &str| Value::String(s.to_owned()).to_string();
     let source = format!(
         "LiteLLM model_prices_and_context_window.json ({}), imported by `cargo xtask pricing-import` on {}; rates the source lacks kept from the previous table ({})",

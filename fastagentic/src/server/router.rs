@@ -85,24 +85,15 @@ pub(crate) fn build(
     };
     let status_page = get(|| async { axum::response::Html(include_str!("assets/status.html")) });
     let status_data = {
-        let shared = shared.clone();
-        let endpoints = endpoints.clone();
-        let gateway = gateway.clone();
-        get(move |headers: HeaderMap| {
-            let answer = (shared.identity.operator_access(&headers)).map(|()| {
-                axum::Json(status(&shared, &endpoints, gateway.as_deref())).into_response()
-            });
-            async move { answer.unwrap_or_else(|refused| refused) }
+        let (endpoints, gateway) = (endpoints.clone(), gateway.clone());
+        operator_json(shared, move |shared| {
+            status(shared, &endpoints, gateway.as_deref())
         })
     };
     let listing = {
-        let shared = shared.clone();
         let gateway = gateway.clone();
-        get(move |headers: HeaderMap| {
-            let answer = (shared.identity.operator_access(&headers)).map(|()| {
-                axum::Json(list(&shared, &endpoints, gateway.as_deref())).into_response()
-            });
-            async move { answer.unwrap_or_else(|refused| refused) }
+        operator_json(shared, move |shared| {
+            list(shared, &endpoints, gateway.as_deref())
         })
     };
     if let Some(gateway) = &gateway {
@@ -214,6 +205,20 @@ fn list(
         "title": shared.title,
         "version": shared.version,
         "endpoints": entries,
+    })
+}
+
+/// A `GET` operator route: `body` as JSON to whoever may read operator routes, the
+/// refusal to anyone else.
+fn operator_json(
+    shared: &Arc<Shared>,
+    body: impl Fn(&Shared) -> Value + Clone + Send + Sync + 'static,
+) -> MethodRouter {
+    let shared = shared.clone();
+    get(move |headers: HeaderMap| {
+        let answer = (shared.identity.operator_access(&headers))
+            .map(|()| axum::Json(body(&shared)).into_response());
+        async move { answer.unwrap_or_else(|refused| refused) }
     })
 }
 
