@@ -415,6 +415,8 @@ async fn main() -> Result<(), fastagentic::ServeError> {
          -d '{{\"model\": \"outage-drill\", \"messages\": [{{\"role\": \"user\", \"content\": \"hi\"}}]}}'"
     );
     println!("  curl -s http://127.0.0.1:{port}/endpoints");
+    println!("  curl -s http://127.0.0.1:{port}/openapi.json");
+    println!("Open http://127.0.0.1:{port}/status in a browser for the live status page.");
     let gateway = match gateway() {
         Ok(gateway) => gateway,
         Err(err) => {
