@@ -480,37 +480,12 @@ fn render(table: &PriceTable, merged: &Merged, options: &Options) -> String {
 }
 
 fn render_entry(entry: &Entry) -> String {
-    let price = |d: Decimal| format!("\"{}\"", d.normalize());
-    let mut fields = vec![
-        ("input", price(entry.input)),
-        ("output", price(entry.output)),
-    ];
-    let optional = [
-        ("cached_input", entry.cached_input),
-        ("cache_write", entry.cache_write),
-        ("reasoning", entry.reasoning),
-    ];
-    fields.extend(
-        optional
-            .iter()
-            .filter_map(|(k, v)| v.map(|v| (*k, price(v)))),
-    );
+    let optional = [entry.cached_input, entry.cache_write, entry.reasoning];
+    let mut fields = rate_fields(entry.input, entry.output, optional);
     if let Some(tier) = &entry.tier {
-        let mut tier_fields = vec![
-            ("threshold", tier.threshold.to_string()),
-            ("input", price(tier.input)),
-            ("output", price(tier.output)),
-        ];
-        let optional = [
-            ("cached_input", tier.cached_input),
-            ("cache_write", tier.cache_write),
-            ("reasoning", tier.reasoning),
-        ];
-        tier_fields.extend(
-            optional
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| (*k, price(v)))),
-        );
+        let mut tier_fields = vec![("threshold", tier.threshold.to_string())];
+        let optional = [tier.cached_input, tier.cache_write, tier.reasoning];
+        tier_fields.extend(rate_fields(tier.input, tier.output, optional));
         fields.push(("long_context", object(&tier_fields, 8)));
     }
     if let Some(n) = entry.context_window {
@@ -524,6 +499,22 @@ fn render_entry(entry: &Entry) -> String {
         fields.push(("note", Value::String(note.clone()).to_string()));
     }
     object(&fields, 6)
+}
+
+/// The rates a model and its tier share, in the tables' order; optional ones only when
+/// set (`cached_input`, `cache_write`, `reasoning`). Prices are JSON strings.
+fn rate_fields(
+    input: Decimal,
+    output: Decimal,
+    optional: [Option<Decimal>; 3],
+) -> Vec<(&'static str, String)> {
+    let price = |d: Decimal| format!("\"{}\"", d.normalize());
+    let mut fields = vec![("input", price(input)), ("output", price(output))];
+    let names = ["cached_input", "cache_write", "reasoning"];
+    fields.extend(
+        (names.into_iter().zip(optional)).filter_map(|(name, rate)| rate.map(|r| (name, price(r)))),
+    );
+    fields
 }
 
 /// A JSON object of already-rendered values, its fields indented by `indent` spaces.

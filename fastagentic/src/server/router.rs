@@ -75,12 +75,13 @@ pub(crate) fn build(
             async move { answer.unwrap_or_else(|refused| refused) }
         })
     };
-    // Built once: the endpoints do not change while the app serves.
+    // Built and serialized once: the endpoints do not change while the app serves.
     let openapi = {
-        let document = Arc::new(super::openapi::document(shared, &endpoints));
+        let document = super::openapi::document(shared, &endpoints).to_string();
+        let document = Bytes::from(document);
         get(move || {
-            let document = document.clone();
-            async move { axum::Json(document.as_ref().clone()) }
+            let body = document.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
         })
     };
     let status_page = get(|| async { axum::response::Html(include_str!("assets/status.html")) });
