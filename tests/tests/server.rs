@@ -1508,13 +1508,14 @@ async fn openapi_json_documents_every_endpoint_from_its_rust_types() {
     ] {
         let answer = &typed["responses"][status];
         assert_eq!(
-            answer["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Error",
+            answer["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/fastagentic.Error",
             "{status}: {answer}"
         );
     }
     assert!(typed["responses"]["429"]["headers"]["Retry-After"].is_object());
-    let classes = &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["class"]
-        ["enum"];
+    let classes = &doc["components"]["schemas"]["fastagentic.Error"]["properties"]["error"]["properties"]
+        ["class"]["enum"];
     assert!(
         classes.as_array().unwrap().contains(&json!("circuit_open")),
         "{classes}"

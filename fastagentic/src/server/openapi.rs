@@ -15,6 +15,10 @@ use serde_json::{Map, Value, json};
 use super::state::{EndpointState, Shared};
 use crate::error::ErrorClass;
 
+/// The error body's component name: dotted, so no Rust type's schema name (an
+/// identifier, such as a user's own `Error`) can take its place.
+const ERROR_SCHEMA: &str = "fastagentic.Error";
+
 /// The document for `endpoints` as `shared` serves them.
 pub(crate) fn document(shared: &Shared, endpoints: &[Arc<EndpointState>]) -> Value {
     let mut settings = SchemaSettings::draft2020_12();
@@ -29,7 +33,7 @@ pub(crate) fn document(shared: &Shared, endpoints: &[Arc<EndpointState>]) -> Val
     }
     paths.insert("/health".to_owned(), health());
     let mut schemas = generator.take_definitions(true);
-    schemas.insert("Error".to_owned(), error_schema());
+    schemas.insert(ERROR_SCHEMA.to_owned(), error_schema());
     let mut components = json!({ "schemas": schemas });
     let mut document = json!({
         "openapi": "3.1.0",
@@ -130,7 +134,7 @@ fn error_statuses(limited: bool, keys: bool) -> Vec<(u16, &'static str)> {
 fn error_response(status: u16, when: &str) -> Value {
     let mut response = json!({
         "description": when,
-        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{ERROR_SCHEMA}") } } },
     });
     if matches!(status, 429 | 503) {
         response["headers"] = json!({
