@@ -805,7 +805,7 @@ async fn operator_routes_are_off_when_keys_are_required_and_opened_by_the_operat
         }
     }
     // Open: they show no data (the status page reads its data from the operator routes).
-    for path in ["/health", "/status", "/openapi.json"] {
+    for path in ["/health", "/status", "/openapi.json", "/docs"] {
         assert_eq!(
             get(&server, path, None).await.unwrap().status(),
             StatusCode::OK,

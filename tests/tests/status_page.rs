@@ -1,4 +1,5 @@
-//! The status page in a real headless Chromium: a breaker opens and closes on the page.
+//! The status page in a real headless Chromium: a breaker opens and closes on the page;
+//! and the API reference at `/docs` renders the endpoints.
 //!
 //! Needs Debian's `chromium` (`.ci/run` installs it and sets
 //! `FASTAGENTIC_REQUIRE_CHROMIUM=1`, so there a missing browser fails the test; elsewhere
@@ -34,16 +35,47 @@ async fn ask() -> Result<String, AgentError> {
     Ok("fine".into())
 }
 
+/// The browser, or `None` (saying why) when it is missing and not required.
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("CHROMIUM")
         .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    path.exists().then_some(path)
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("FASTAGENTIC_REQUIRE_CHROMIUM").is_none(),
+        "FASTAGENTIC_REQUIRE_CHROMIUM is set but /usr/bin/chromium (or $CHROMIUM) is missing"
+    );
+    eprintln!("skipped: no headless Chromium here (install Debian's `chromium`, or set CHROMIUM)");
+    None
+}
+
+/// Serves every endpoint on a free loopback port: its base URL, a stop switch, the task.
+async fn serve() -> (
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), fastagentic::ServeError>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(App::new("Status page").version("9.9").serve_with(
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (base, stop, serving)
 }
 
 /// Runs headless Chromium on `url` with `action` (`--dump-dom`, `--screenshot=...`),
 /// letting the page's own refreshes run for a few seconds of virtual time.
 fn browse(chromium: &Path, url: &str, action: &str) -> String {
-    let profile = std::env::temp_dir().join(format!("fastagentic-chromium-{}", std::process::id()));
+    // One profile per browser: Chromium refuses a profile another instance holds.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, Ordering::SeqCst);
+    let profile =
+        std::env::temp_dir().join(format!("fastagentic-chromium-{}-{run}", std::process::id()));
     let output = Command::new(chromium)
         .args([
             "--headless",
@@ -120,24 +152,9 @@ async fn breaker_state(client: &reqwest::Client, base: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_a_breaker_open_then_closed() {
     let Some(chromium) = chromium() else {
-        assert!(
-            std::env::var_os("FASTAGENTIC_REQUIRE_CHROMIUM").is_none(),
-            "FASTAGENTIC_REQUIRE_CHROMIUM is set but /usr/bin/chromium (or $CHROMIUM) is missing"
-        );
-        eprintln!(
-            "skipped: no headless Chromium here (install Debian's `chromium`, or set CHROMIUM)"
-        );
         return;
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tokio::spawn(App::new("Status page").version("9.9").serve_with(
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (base, stop, serving) = serve().await;
     let client = reqwest::Client::new();
     let page = format!("{base}/status");
 
@@ -179,6 +196,27 @@ async fn the_status_page_shows_a_breaker_open_then_closed() {
         "the page does not show the breaker closed again:\n{closed}"
     );
     screenshot(&chromium, &page, "status-page-closed.png").await;
+
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_renders_every_endpoint_without_a_network() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (base, stop, serving) = serve().await;
+    let page = dom(&chromium, &format!("{base}/docs")).await;
+    // Rendered by Redoc from /openapi.json: the title, the operation's summary and path.
+    assert!(page.contains("Status page"), "{page}");
+    assert!(page.contains("Fails like a provider outage"), "{page}");
+    assert!(page.contains("/sp/ask"), "{page}");
+    assert!(
+        !page.contains("Something went wrong"),
+        "Redoc could not render the document:\n{page}"
+    );
+    screenshot(&chromium, &format!("{base}/docs"), "docs-page.png").await;
 
     let _ = stop.send(());
     serving.await.unwrap().unwrap();

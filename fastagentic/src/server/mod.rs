@@ -17,6 +17,9 @@
 //! | `GET /health` | `{"status": "ok", "title", "version"}` |
 //! | `GET /metrics` | the Prometheus text of the app's [metrics](App::metrics) ([`metrics::global`](crate::metrics::global) by default) |
 //! | `GET /endpoints` | `{"title", "version", "endpoints": [{"path", "name", "description", "model", "stream", "policies", "breakers"}]}` |
+//! | `GET /openapi.json` | the OpenAPI 3.1 document of every endpoint |
+//! | `GET /docs` | that document rendered by Redoc (compiled in: no CDN) |
+//! | `GET /status` | the live status page (its data: `GET /status.json`, an operator route) |
 //!
 //! `/metrics` and `/endpoints` are operator routes: see [`App::operator_key`] for who may
 //! read them.
@@ -48,6 +51,7 @@
 //! before the first connection is accepted, `on_shutdown` hooks after the drain.
 
 pub mod cost;
+mod docs;
 pub mod gateway;
 pub mod identity;
 mod openapi;

@@ -1,5 +1,5 @@
 //! The axum router: one `POST` route per endpoint, `GET /health`, `GET /metrics`,
-//! `GET /endpoints`, `GET /openapi.json`, the status page (`GET /status`, its data at
+//! `GET /endpoints`, `GET /openapi.json` (rendered at `GET /docs`), the status page (`GET /status`, its data at
 //! `GET /status.json`), and JSON answers for unknown paths (404) and wrong methods (405).
 
 use std::future::Future;
@@ -106,6 +106,11 @@ pub(crate) fn build(
         .route("/metrics", metrics.fallback(get_only))
         .route("/endpoints", listing.fallback(get_only))
         .route("/openapi.json", openapi.fallback(get_only))
+        .route("/docs", super::docs::page().fallback(get_only))
+        .route(
+            "/docs/redoc.standalone.js",
+            super::docs::viewer().fallback(get_only),
+        )
         .route("/status", status_page.fallback(get_only))
         .route("/status.json", status_data.fallback(get_only))
         .fallback(|| async {
