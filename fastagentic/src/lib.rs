@@ -38,6 +38,7 @@ pub mod reliability;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod spend;
+pub mod state;
 pub mod tools;
 
 #[doc(hidden)]

@@ -142,6 +142,7 @@ pub struct Metrics {
     llm_cost: Family<ProviderModelLabels, Counter<f64, AtomicU64>>,
     llm_unpriced: Family<ProviderModelLabels, Counter>,
     tool_calls: Family<ToolLabels, Counter>,
+    state_store_errors: Family<StoreLabels, Counter>,
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
     connections_open: Gauge,
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server reads it
@@ -259,6 +260,12 @@ impl Metrics {
             "LLM calls whose cost is unknown: no usage reported, or no price for the model",
             Family::clone(&llm_unpriced),
         );
+        let state_store_errors = Family::default();
+        registry.register(
+            "state_store_errors",
+            "Operations on the state store shared by replicas that failed (timeout, connection, protocol), by store and operation (take or adjust)",
+            Family::clone(&state_store_errors),
+        );
         let connections_open = Gauge::default();
         registry.register(
             "connections_open",
@@ -288,11 +295,19 @@ impl Metrics {
             llm_cost,
             llm_unpriced,
             tool_calls,
+            state_store_errors,
             connections_open,
             connections_dropped,
             llm_series: DashMap::default(),
             observed,
         }
+    }
+
+    /// An operation on the shared state store failed.
+    pub(crate) fn state_store_error(&self, store: &'static str, operation: &'static str) {
+        self.state_store_errors
+            .get_or_create(&StoreLabels { store, operation })
+            .inc();
     }
 
     /// A connection is being served (until [`Metrics::connection_closed`]).
@@ -751,6 +766,12 @@ impl EndpointLabels {
             endpoint: endpoint.clone(),
         }
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    store: &'static str,
+    operation: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

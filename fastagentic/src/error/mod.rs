@@ -106,6 +106,12 @@ pub enum ErrorDetail {
         /// included.
         transcript: Box<Prompt>,
     },
+    /// The store that shares rate limits across replicas could not be reached, and it
+    /// fails closed.
+    StateStore {
+        /// The store's name (`redis`).
+        store: &'static str,
+    },
     /// An endpoint's input did not match its type.
     InvalidInput {
         /// Where in the input, as a path (`items[2].name`); `.` for the whole input.

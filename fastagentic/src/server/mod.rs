@@ -90,6 +90,7 @@ use crate::reliability::{
     PipelineEvent, PolicyError, RateLimitPolicy, RateLimiter, default_max_attempts,
 };
 use crate::spend::Ledger;
+use crate::state::StateStore;
 
 /// Paths the app answers itself.
 const RESERVED: [&str; 3] = ["/health", "/metrics", "/endpoints"];
@@ -143,6 +144,9 @@ pub enum ServeError {
         #[source]
         source: PolicyError,
     },
+    /// The shared state store cannot be set up (a bad `FASTAGENTIC_REDIS_URL`, say).
+    #[error("the state store cannot be used: {0}")]
+    StateStore(#[source] crate::state::StoreError),
     /// Accepting connections failed.
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
@@ -179,6 +183,7 @@ pub struct App {
     shutdown_timeout: Duration,
     connection_limits: ConnectionLimits,
     gateway: Option<Gateway>,
+    state_store: Option<Arc<dyn StateStore>>,
 }
 
 impl fmt::Debug for App {
@@ -199,6 +204,7 @@ impl fmt::Debug for App {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("connection_limits", &self.connection_limits)
             .field("gateway", &self.gateway)
+            .field("state_store", &self.state_store)
             .finish()
     }
 }
@@ -242,6 +248,7 @@ impl App {
             shutdown_timeout: Duration::from_secs(30),
             connection_limits: ConnectionLimits::default(),
             gateway: None,
+            state_store: None,
         }
     }
 
@@ -283,6 +290,18 @@ impl App {
     /// the per-user and per-tenant limits each caller's requests.
     pub fn rate_limit(mut self, policy: RateLimitPolicy) -> Self {
         self.rate_limit = Some(policy);
+        self
+    }
+
+    /// Shares every rate limit of the app (its own and its endpoints') with every other
+    /// process using `store`: replicas behind one load balancer then enforce one limit
+    /// together. See [`state`](crate::state) and the book's "Running several replicas".
+    ///
+    /// Without this, an app built with the `redis` feature reads
+    /// `FASTAGENTIC_REDIS_URL` and uses a [`RedisStore`](crate::state::RedisStore) there
+    /// when it is set; otherwise limits live in each process's memory.
+    pub fn state_store(mut self, store: impl StateStore) -> Self {
+        self.state_store = Some(Arc::new(store));
         self
     }
 
@@ -545,18 +564,37 @@ impl App {
         Ok(served)
     }
 
+    /// The store set in code, else one from the environment (feature `redis`).
+    fn shared_store(&self) -> Result<Option<Arc<dyn StateStore>>, ServeError> {
+        if let Some(store) = &self.state_store {
+            return Ok(Some(store.clone()));
+        }
+        #[cfg(feature = "redis")]
+        if let Some(store) = crate::state::RedisStore::from_env() {
+            let store = store.map_err(ServeError::StateStore)?;
+            return Ok(Some(Arc::new(store)));
+        }
+        Ok(None)
+    }
+
     fn build(&self) -> Result<Built, ServeError> {
         let served = self.served()?;
         let hooks = Arc::new(self.all_hooks());
         let metrics = &self.metrics;
         let breakers = Arc::new(BreakerRegistry::new());
         metrics.observe_breakers(breakers.clone());
+        let store = self.shared_store()?;
         let global_limiter = self
             .rate_limit
             .as_ref()
             .map(|policy| RateLimiter::new(policy, LimitScope::Global))
             .filter(|limiter| !limiter.is_empty())
-            .map(Arc::new);
+            .map(|mut limiter| {
+                if let Some(store) = &store {
+                    limiter.share(store.clone(), "global", metrics.clone());
+                }
+                Arc::new(limiter)
+            });
         let hard_stop = HardStop::new();
         let shared = Arc::new(Shared {
             title: self.title.clone(),
@@ -571,6 +609,7 @@ impl App {
             hooks: &hooks,
             breakers: &breakers,
             global_limiter: global_limiter.as_ref(),
+            store: store.as_ref(),
         };
         let mut states = Vec::with_capacity(served.len());
         for mut entry in served {
@@ -609,6 +648,7 @@ struct Wiring<'a> {
     hooks: &'a Arc<Hooks>,
     breakers: &'a Arc<BreakerRegistry>,
     global_limiter: Option<&'a Arc<RateLimiter>>,
+    store: Option<&'a Arc<dyn StateStore>>,
 }
 
 impl App {
@@ -631,6 +671,9 @@ impl App {
         }
         if let Some(limiter) = wiring.global_limiter {
             builder = builder.global_rate_limiter(limiter.clone());
+        }
+        if let Some(store) = wiring.store {
+            builder = builder.state_store_counted_in(store.clone(), self.metrics.clone());
         }
         if !wiring.hooks.is_empty() {
             builder = builder.event_sink(wiring.hooks.clone());

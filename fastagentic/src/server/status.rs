@@ -18,6 +18,7 @@
 //! | `not_found` from a provider | 502 | the provider does not know the model |
 //! | `not_found` otherwise | 404 | the body said so, or no provider serves the model the caller named |
 //! | `circuit_open` | 503 | with `Retry-After`: when the breaker will admit a probe |
+//! | `connection_error` from the shared state store | 503 | the store that shares rate limits across replicas is unreachable and fails closed (`store` in the body, `Retry-After: 1`) |
 //! | `cancelled` | 503 | the server cancelled the run (shutdown deadline, a hook); a client that went away sees nothing |
 //! | `other` | 500 | |
 //!
@@ -61,6 +62,8 @@ pub fn status_for(err: &AgentError) -> StatusCode {
         ErrorClass::RateLimit if is_own_limit(err) => StatusCode::TOO_MANY_REQUESTS,
         ErrorClass::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorClass::CircuitOpen | ErrorClass::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+        // Our own dependency, not the provider: the service is unavailable for now.
+        ErrorClass::ConnectionError if is_state_store(err) => StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::AuthError if !upstream => StatusCode::UNAUTHORIZED,
         ErrorClass::PermissionDenied if !upstream => StatusCode::FORBIDDEN,
         ErrorClass::NotFound if !upstream => StatusCode::NOT_FOUND,
@@ -82,6 +85,10 @@ pub fn status_for(err: &AgentError) -> StatusCode {
 /// Whether one of our own rate limiters refused the request (not the provider).
 fn is_own_limit(err: &AgentError) -> bool {
     matches!(err.detail(), Some(ErrorDetail::RateLimited { .. }))
+}
+
+fn is_state_store(err: &AgentError) -> bool {
+    matches!(err.detail(), Some(ErrorDetail::StateStore { .. }))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -169,6 +176,9 @@ pub fn error_body(err: &AgentError) -> Value {
         }
         Some(ErrorDetail::InvalidInput { field }) => {
             e.insert("field".into(), json!(field));
+        }
+        Some(ErrorDetail::StateStore { store }) => {
+            e.insert("store".into(), json!(store));
         }
         _ => {}
     }

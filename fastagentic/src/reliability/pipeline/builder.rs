@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::Pipeline;
 use crate::llm::Providers;
+use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 use crate::reliability::PolicyError;
 use crate::reliability::circuit_breaker::{BreakerRegistry, BreakerSet, CircuitBreakerPolicy};
@@ -15,6 +16,7 @@ use crate::reliability::retry::{RetryBudget, RetryPolicy};
 use crate::reliability::run::RunShared;
 use crate::reliability::timeout::{OnTimeout, TimeoutPolicy};
 use crate::spend::Ledger;
+use crate::state::StateStore;
 
 /// Builds a [`Pipeline`]. Every pattern is optional except the timeout, which defaults to
 /// SPEC §3.3's limits so no run is unbounded.
@@ -36,6 +38,7 @@ pub struct PipelineBuilder {
     ledger: Option<Arc<Ledger>>,
     default_max_attempts: Option<u32>,
     durable: bool,
+    store: Option<(Arc<dyn StateStore>, Arc<Metrics>)>,
 }
 
 impl PipelineBuilder {
@@ -64,6 +67,26 @@ impl PipelineBuilder {
     #[must_use]
     pub fn global_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
         self.global_limiter = Some(limiter);
+        self
+    }
+
+    /// Keeps this endpoint's rate-limit cells in `store`, shared by every process that
+    /// uses it (see [`state`](crate::state)). Store errors are counted in
+    /// [`metrics::global`](crate::metrics::global).
+    #[must_use]
+    pub fn state_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some((store, crate::metrics::global().clone()));
+        self
+    }
+
+    /// [`PipelineBuilder::state_store`], counting store errors in `metrics`.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the App calls it
+    pub(crate) fn state_store_counted_in(
+        mut self,
+        store: Arc<dyn StateStore>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        self.store = Some((store, metrics));
         self
     }
 
@@ -198,10 +221,13 @@ impl PipelineBuilder {
             (None, _) => RetryPolicy::none(),
         };
         let budget = retry.budget().map(|policy| RetryBudget::new(*policy));
-        let limiter = self
+        let mut limiter = self
             .rate_limit
             .map(|policy| RateLimiter::new(&policy, LimitScope::Endpoint))
             .filter(|limiter| !limiter.is_empty());
+        if let (Some(limiter), Some((store, metrics))) = (&mut limiter, self.store) {
+            limiter.share(store, &endpoint, metrics);
+        }
         let timeout = Arc::new(self.timeout);
         let shared = Arc::new(RunShared {
             endpoint: endpoint.clone(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::shared::{self, Shared};
 use super::{Admission, Identity, RateLimiter};
 use crate::error::{AgentError, ErrorDetail};
 use crate::reliability::events::{EventData, EventKind};
@@ -14,21 +15,46 @@ use crate::reliability::run::RunState;
 /// with the tokens the run used once it is over.
 pub(crate) type Admissions<'a> = [Option<Admission<'a>>; 2];
 
-/// Passes `limiters` in order. The common case — a slot free now — stays synchronous;
-/// only a wait in `delay`/`queue` mode awaits. A refusal is reported against `model`
-/// (the run's primary) and hands back what the earlier limiters reserved.
+/// Passes `limiters` in order. The common case — in-memory cells, a slot free now —
+/// stays synchronous; only a wait in `delay`/`queue` mode, or a limiter shared through a
+/// store, awaits. A refusal is reported against `model` (the run's primary) and hands
+/// back what the earlier limiters reserved.
 pub(crate) async fn admit<'a>(
     limiters: [Option<&'a RateLimiter>; 2],
     identity: Identity<'a>,
     estimated_tokens: Option<u32>,
     run: &RunState,
     model: &Arc<str>,
-    mut now: Instant,
+    now: Instant,
 ) -> Result<Admissions<'a>, AgentError> {
     let mut admissions = [None, None];
-    for (slot, limiter) in admissions.iter_mut().zip(limiters) {
+    let mut local = limiters;
+    if limiters.iter().flatten().any(|limiter| limiter.is_shared()) {
+        let shared = limiters.map(|l| l.filter(|limiter| limiter.is_shared()));
+        match Box::pin(shared::admit(
+            shared,
+            identity,
+            estimated_tokens,
+            run.deadline,
+        ))
+        .await
+        {
+            Ok(Shared::Admitted(taken)) => {
+                admissions = taken;
+                local = limiters.map(|l| l.filter(|limiter| !limiter.is_shared()));
+            }
+            // Every limiter decides on its own cells until the store answers again.
+            Ok(Shared::FailedOpen) => {}
+            Err(err) => {
+                refused(run, model, &err).await;
+                return Err(err);
+            }
+        }
+    }
+    let mut now = now;
+    for (slot, limiter) in admissions.iter_mut().zip(local) {
         let Some(limiter) = limiter else { continue };
-        let admitted = match limiter.reserve(identity, estimated_tokens, now, run.deadline) {
+        let admitted = match limiter.reserve_local(identity, estimated_tokens, now, run.deadline) {
             Ok(reservation) => match reservation.ready() {
                 Ok(admission) => Ok(admission),
                 Err(pending) => {

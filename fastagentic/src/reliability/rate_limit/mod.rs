@@ -3,10 +3,13 @@
 //!
 //! Each limit is a GCRA cell (one `AtomicU64`, O(1) time); keyed limits keep one cell per
 //! identity in a sharded map and sweep idle identities out. Tokens are reserved from an
-//! estimate before the call and reconciled with the real usage after it.
+//! estimate before the call and reconciled with the real usage after it. A limiter
+//! shared through a [`StateStore`](crate::state::StateStore) keeps its cells there
+//! instead (`shared`), taking every limit of a request in one round trip.
 
 mod admit;
 mod gcra;
+mod shared;
 mod store;
 
 pub(crate) use self::admit::{admit, reconcile};
@@ -227,6 +230,8 @@ pub struct RateLimiter {
     waiting: AtomicU32,
     token_estimate: u32,
     epoch: Instant,
+    /// Where the cells live when every replica shares them; `None`: in `rules`.
+    shared: Option<shared::Sharing>,
 }
 
 /// Tokens and requests taken for one run; reconcile the tokens with
@@ -241,6 +246,17 @@ pub struct Admission<'a> {
     snapshot: Option<RateLimitSnapshot>,
     /// Dropped before the run was admitted: hand everything back.
     armed: bool,
+    /// Where the units were taken: refunds and reconciling go back there.
+    backend: Backend,
+}
+
+/// Where an [`Admission`] took its units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// The limiter's own in-memory cells.
+    Local,
+    /// The shared store.
+    Shared,
 }
 
 impl RateLimiter {
@@ -283,6 +299,7 @@ impl RateLimiter {
             waiting: AtomicU32::new(0),
             token_estimate: s.token_estimate,
             epoch: Instant::now(),
+            shared: None,
         }
     }
 
@@ -302,12 +319,20 @@ impl RateLimiter {
         tokens: Option<u32>,
         deadline: Instant,
     ) -> Result<Admission<'a>, AgentError> {
-        self.reserve(identity, tokens, Instant::now(), deadline)?
+        if self.is_shared() {
+            let shared = shared::admit([Some(self), None], identity, tokens, deadline).await?;
+            if let shared::Shared::Admitted([Some(admission), _]) = shared {
+                return Ok(admission.commit());
+            }
+        }
+        self.reserve_local(identity, tokens, Instant::now(), deadline)?
             .wait()
             .await
     }
 
     /// Admits one request now or refuses it, never waiting, whatever `on_limit` says.
+    /// It always decides on the in-memory cells: a limiter shared through a store needs
+    /// a round trip, which [`RateLimiter::admit`] makes.
     pub fn try_admit<'a>(
         &'a self,
         identity: Identity<'a>,
@@ -330,7 +355,7 @@ impl RateLimiter {
 
     /// Takes a slot at `now`, maybe one in the future (`delay` and `queue` modes); the
     /// caller waits for it with [`Reservation::wait`] unless it is due already.
-    pub(crate) fn reserve<'a>(
+    pub(crate) fn reserve_local<'a>(
         &'a self,
         identity: Identity<'a>,
         tokens: Option<u32>,
@@ -360,6 +385,7 @@ impl RateLimiter {
             tokens,
             snapshot: None,
             armed: true,
+            backend: Backend::Local,
         };
         let mut wait: Option<Wait<'a>> = None;
         for (index, rule) in self.rules.iter().enumerate() {
@@ -383,7 +409,10 @@ impl RateLimiter {
                 }
                 Take::Refused { wait } => {
                     admission.refund_first(index, now);
-                    return Err(rule.refusal(identity, now, units, wait));
+                    let remaining = rule
+                        .with_cell(identity, now, |cell| cell.remaining(rule.rate, now))
+                        .unwrap_or(0);
+                    return Err(rule.refusal(remaining, units, wait));
                 }
                 Take::TooLarge => {
                     admission.refund_first(index, now);
@@ -431,7 +460,13 @@ impl RateLimiter {
     }
 
     /// Limit, remaining and reset of the tightest request-per-minute rule for `identity`.
+    ///
+    /// `None` for a limiter shared through a store: its cells are not in this process
+    /// (an admission's own [`Admission::snapshot`] still says what it saw).
     pub fn snapshot(&self, identity: Identity<'_>) -> Option<RateLimitSnapshot> {
+        if self.shared.is_some() {
+            return None;
+        }
         let now = self.nanos(Instant::now());
         self.rules
             .iter()
@@ -507,11 +542,8 @@ impl Rule {
 
     #[cold]
     #[inline(never)]
-    fn refusal(&self, identity: Identity<'_>, now: u64, units: u64, wait: u64) -> AgentError {
+    fn refusal(&self, remaining: u64, units: u64, wait: u64) -> AgentError {
         let limit = self.rate.limit();
-        let remaining = self
-            .with_cell(identity, now, |cell| cell.remaining(self.rate, now))
-            .unwrap_or(0);
         let current = (limit - remaining.min(limit)).saturating_add(units);
         let retry_after = Duration::from_nanos(wait);
         AgentError::new(
@@ -559,11 +591,15 @@ impl<'a> Admission<'a> {
 
     /// Keeps the tighter of the noted snapshot and a rule's state after its take.
     fn note(&mut self, rate: Rate, tat: u64, now: u64) {
-        let snapshot = RateLimitSnapshot {
+        self.note_snapshot(RateLimitSnapshot {
             limit: rate.limit(),
             remaining: rate.remaining(tat, now),
             reset: Duration::from_nanos(tat.saturating_sub(now)),
-        };
+        });
+    }
+
+    /// Keeps the tighter of the noted snapshot and `snapshot`.
+    fn note_snapshot(&mut self, snapshot: RateLimitSnapshot) {
         if self
             .snapshot
             .is_none_or(|noted| snapshot.remaining < noted.remaining)
@@ -576,6 +612,15 @@ impl<'a> Admission<'a> {
     #[inline(never)]
     fn refund_first(&mut self, count: usize, now: u64) {
         let limiter = self.limiter;
+        self.armed = false;
+        if self.backend == Backend::Shared {
+            let tokens = i64::try_from(self.tokens).unwrap_or(i64::MAX);
+            limiter.adjust_shared(self.identity, |rule| match rule.limit_type {
+                LimitType::Rpm => -1,
+                LimitType::Tpm => -tokens,
+            });
+            return;
+        }
         for rule in &limiter.rules[..count] {
             let units = match rule.limit_type {
                 LimitType::Rpm => 1,
@@ -585,7 +630,6 @@ impl<'a> Admission<'a> {
                 cell.refund(rule.rate, now, units)
             });
         }
-        self.armed = false;
     }
 
     /// Stops the admission from handing its slot back when dropped.
@@ -618,6 +662,15 @@ impl<'a> Admission<'a> {
             return;
         }
         let limiter = self.limiter;
+        if self.backend == Backend::Shared {
+            let delta = i128::from(used_tokens) - i128::from(self.tokens);
+            let delta = i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
+            limiter.adjust_shared(self.identity, |rule| match rule.limit_type {
+                LimitType::Rpm => 0,
+                LimitType::Tpm => delta,
+            });
+            return;
+        }
         let now = limiter.nanos(Instant::now());
         for rule in limiter
             .rules
