@@ -239,3 +239,186 @@ async fn a_redis_outage_fails_closed_or_open_as_chosen_then_recovers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+mod limiter {
+    //! The limiter itself on a shared store: two limiters stand for two replicas.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use fastagentic::reliability::{Identity, LimitScope, RateLimitPolicy, RateLimiter};
+    use fastagentic::state::{CellTake, FailMode, StateStore, TakeOutcome};
+    use tokio::time::Instant;
+
+    use super::{RedisServer, store};
+
+    fn shared(redis: &RedisServer, prefix: &str, policy: &RateLimitPolicy) -> RateLimiter {
+        let store = Arc::new(store(redis, prefix, FailMode::Closed));
+        RateLimiter::new(policy, LimitScope::Endpoint).with_store(store, "/lib")
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(30)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn user_and_tenant_limits_are_shared_per_identity() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let policy = RateLimitPolicy::builder()
+            .per_user_rpm(3)
+            .per_tenant_rpm(5)
+            .build()
+            .unwrap();
+        let (a, b) = (
+            shared(&redis, "ids", &policy),
+            shared(&redis, "ids", &policy),
+        );
+        let (ann, bob, acme): (Arc<str>, Arc<str>, Arc<str>) =
+            ("ann".into(), "bob".into(), "acme".into());
+        let as_ann = Identity {
+            user: Some(&ann),
+            tenant: Some(&acme),
+        };
+        let as_bob = Identity {
+            user: Some(&bob),
+            tenant: Some(&acme),
+        };
+        // Ann's three, split over both replicas; her fourth is refused on either.
+        for limiter in [&a, &b, &a] {
+            let _admitted = limiter.admit(as_ann, None, deadline()).await.unwrap();
+        }
+        let refused = b.admit(as_ann, None, deadline()).await.unwrap_err();
+        assert!(
+            refused.message().contains("user rpm limit of 3"),
+            "{refused}"
+        );
+        // Bob has his own three, but the tenant's five run out after two of them.
+        for limiter in [&b, &a] {
+            let _admitted = limiter.admit(as_bob, None, deadline()).await.unwrap();
+        }
+        let refused = a.admit(as_bob, None, deadline()).await.unwrap_err();
+        assert!(
+            refused.message().contains("tenant rpm limit of 5"),
+            "{refused}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reserved_tokens_are_reconciled_with_real_usage() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let policy = RateLimitPolicy::builder()
+            .tokens_per_minute(1000)
+            .build()
+            .unwrap();
+        let (a, b) = (
+            shared(&redis, "tokens", &policy),
+            shared(&redis, "tokens", &policy),
+        );
+        let anyone = Identity::default();
+        let admission = a.admit(anyone, Some(800), deadline()).await.unwrap();
+        assert!(b.admit(anyone, Some(900), deadline()).await.is_err());
+        // The run used 100 of its 800: the other 700 go back, for every replica.
+        admission.reconcile(100);
+        let waited = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            // The refund runs in the background; wait for it, boundedly.
+            match b.admit(anyone, Some(900), deadline()).await {
+                Ok(admitted) => {
+                    assert_eq!(admitted.reserved_tokens(), 900);
+                    break;
+                }
+                Err(_) => {
+                    assert!(std::time::Instant::now() < waited, "never refunded");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flushed_script_is_loaded_again() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let policy = RateLimitPolicy::builder()
+            .requests_per_minute(3)
+            .build()
+            .unwrap();
+        let limiter = shared(&redis, "flush", &policy);
+        let anyone = Identity::default();
+        let _admitted = limiter.admit(anyone, None, deadline()).await.unwrap();
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        // NOSCRIPT: loaded again, transparently, and the cell kept its count.
+        let admitted = limiter.admit(anyone, None, deadline()).await.unwrap();
+        assert_eq!(admitted.snapshot().unwrap().remaining, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waits_are_reserved_in_order_and_refusals_take_nothing() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let store = store(&redis, "waits", FailMode::Closed);
+        // Two a minute: the third waits about 30 s, the fourth about 60 s.
+        let take = |max_wait: Duration| {
+            vec![CellTake {
+                key: "w".into(),
+                limit: 2,
+                window: Duration::from_secs(60),
+                units: 1,
+                max_wait,
+            }]
+        };
+        let minute = Duration::from_secs(60);
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            match store.take(&take(minute)).await.unwrap() {
+                TakeOutcome::Taken(states) => waits.push(states[0].wait),
+                refused => panic!("{refused:?}"),
+            }
+        }
+        assert_eq!(waits[..2], [Duration::ZERO, Duration::ZERO]);
+        let near =
+            |d: Duration, secs: u64| d.abs_diff(Duration::from_secs(secs)) < Duration::from_secs(1);
+        assert!(near(waits[2], 30) && near(waits[3], 60), "{waits:?}");
+        // Past the wait allowed: refused, and the cell is left as it was.
+        for _ in 0..2 {
+            match store.take(&take(Duration::from_secs(10))).await.unwrap() {
+                TakeOutcome::Refused {
+                    index: 0,
+                    wait,
+                    remaining: 0,
+                } => assert!(near(wait, 90), "{wait:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // All or none: a cell that would pass takes nothing when another refuses.
+        let mut both = take(Duration::ZERO);
+        both.insert(
+            0,
+            CellTake {
+                key: "fresh".into(),
+                ..both[0].clone()
+            },
+        );
+        assert!(matches!(
+            store.take(&both).await.unwrap(),
+            TakeOutcome::Refused { index: 1, .. }
+        ));
+        // The fresh cell still holds both of its units, one of which this takes.
+        match store.take(&both[..1]).await.unwrap() {
+            TakeOutcome::Taken(states) => assert_eq!(states[0].remaining, 1),
+            other => panic!("{other:?}"),
+        }
+    }
+}
