@@ -1,4 +1,4 @@
-//! Rate limits shared by two replicas through a real Redis.
+//! Rate limits and circuit breakers shared by two replicas through a real Redis.
 //!
 //! Each test starts its own `redis-server` (Debian's package) on a free loopback port,
 //! without persistence, and stops it. `.ci/run` installs it and sets
@@ -10,6 +10,7 @@
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use fastagentic::prelude::*;
@@ -26,6 +27,35 @@ use tokio::sync::oneshot;
     rate_limit(requests_per_minute = 50)
 )]
 async fn ask() -> Result<String, AgentError> {
+    Ok("fine".into())
+}
+
+/// Calls that reached [`flaky`]'s body, on either replica.
+static CALLS: AtomicU32 = AtomicU32::new(0);
+/// Whether [`flaky`]'s dependency is down.
+static DOWN: AtomicBool = AtomicBool::new(false);
+/// Whether [`flaky`] takes a while (so probes overlap).
+static SLOW: AtomicBool = AtomicBool::new(false);
+
+/// Fails like a provider outage while [`DOWN`] is set.
+#[agent_endpoint(
+    path = "/rs/flaky",
+    model = "mock/flaky",
+    circuit_breaker(
+        failure_threshold = 2,
+        reset_timeout_ms = 400,
+        success_threshold = 1,
+        half_open_requests = 1
+    )
+)]
+async fn flaky() -> Result<String, AgentError> {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    if SLOW.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    if DOWN.load(Ordering::SeqCst) {
+        return Err(AgentError::new(ErrorClass::ServerError, "down").with_provider("mock"));
+    }
     Ok("fine".into())
 }
 
@@ -421,4 +451,95 @@ mod limiter {
             other => panic!("{other:?}"),
         }
     }
+}
+
+async fn flaky_at(client: &reqwest::Client, base: &str) -> u16 {
+    let response = client
+        .post(format!("{base}/rs/flaky"))
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+/// The state of `/rs/flaky`'s breaker as `base` sees it.
+async fn breaker_state(client: &reqwest::Client, base: &str) -> String {
+    let status: Value = client
+        .get(format!("{base}/status.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = status["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "/rs/flaky")
+        .unwrap();
+    endpoint["breakers"][0]["state"]
+        .as_str()
+        .unwrap_or("none")
+        .to_owned()
+}
+
+/// Waits (real time: Redis keeps the clock, bounded) until `base` shows `state`.
+async fn until_state(client: &reqwest::Client, base: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while breaker_state(client, base).await != state {
+        assert!(
+            Instant::now() < deadline,
+            "{base} never showed the breaker {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_on_two_replicas_open_one_breaker_and_the_fleet_probes_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let client = reqwest::Client::new();
+    let a = Replica::start(store(&redis, "breakers", FailMode::Open)).await;
+    let b = Replica::start(store(&redis, "breakers", FailMode::Open)).await;
+
+    // One failure on each replica: two in the fleet's window, which opens it.
+    DOWN.store(true, Ordering::SeqCst);
+    assert_eq!(flaky_at(&client, &a.base).await, 502);
+    assert_eq!(breaker_state(&client, &a.base).await, "closed");
+    assert_eq!(flaky_at(&client, &b.base).await, 502);
+    assert_eq!(breaker_state(&client, &b.base).await, "open");
+    // A saw one failure only; the refresh tells it, and it fails fast without a call.
+    until_state(&client, &a.base, "open").await;
+    let calls = CALLS.load(Ordering::SeqCst);
+    assert_eq!(flaky_at(&client, &a.base).await, 503);
+    assert_eq!(flaky_at(&client, &b.base).await, 503);
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        calls,
+        "an open breaker let a call through"
+    );
+
+    // After the reset timeout: four callers on two replicas, one probe in the fleet.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    DOWN.store(false, Ordering::SeqCst);
+    SLOW.store(true, Ordering::SeqCst);
+    let tries = [&a.base, &b.base, &a.base, &b.base].map(|base| flaky_at(&client, base));
+    let mut answers = join_all(tries).await;
+    answers.sort_unstable();
+    assert_eq!(answers, [200, 503, 503, 503]);
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        calls + 1,
+        "more than one probe ran"
+    );
+
+    // The probe succeeded: closed for everyone.
+    SLOW.store(false, Ordering::SeqCst);
+    until_state(&client, &a.base, "closed").await;
+    until_state(&client, &b.base, "closed").await;
+    assert_eq!(flaky_at(&client, &a.base).await, 200);
+    assert_eq!(flaky_at(&client, &b.base).await, 200);
 }

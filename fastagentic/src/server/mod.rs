@@ -85,6 +85,7 @@ use crate::hooks::{Hook, Hooks};
 use crate::llm::Providers;
 use crate::metrics::Metrics;
 use crate::pricing::Pricing;
+use crate::reliability::circuit_breaker::FleetStore;
 use crate::reliability::{
     BreakerRegistry, EventKind, FallbackChain, LimitScope, Pipeline, PipelineBuilder,
     PipelineEvent, PolicyError, RateLimitPolicy, RateLimiter, default_max_attempts,
@@ -581,9 +582,12 @@ impl App {
         let served = self.served()?;
         let hooks = Arc::new(self.all_hooks());
         let metrics = &self.metrics;
-        let breakers = Arc::new(BreakerRegistry::new());
-        metrics.observe_breakers(breakers.clone());
         let store = self.shared_store()?;
+        let breakers = Arc::new(BreakerRegistry::new());
+        if let Some(store) = &store {
+            breakers.share(FleetStore::new(store.clone(), metrics.clone()));
+        }
+        metrics.observe_breakers(breakers.clone());
         let global_limiter = self
             .rate_limit
             .as_ref()

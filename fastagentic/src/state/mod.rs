@@ -1,4 +1,5 @@
-//! State shared by every replica of a service: rate-limit cells kept outside the process.
+//! State shared by every replica of a service: rate-limit cells and circuit breakers kept
+//! outside the process.
 //!
 //! By default each [`RateLimiter`](crate::reliability::RateLimiter) keeps its cells in
 //! memory, lock-free, so three replicas with `requests_per_minute = 50` let 150 through.
@@ -9,6 +10,12 @@
 //!
 //! A store speaks GCRA: a cell is one number, its theoretical arrival time (TAT), and the
 //! store's own clock decides what "now" is, so replicas with skewed clocks agree.
+//!
+//! Breakers are shared too: a counted failure on any replica goes into one fleet-wide
+//! window, the open state is the fleet's, and half-open probes are leased from the store
+//! so at most `half_open_requests` are in flight in the whole fleet. A closed breaker
+//! still admits a call without asking anyone: replicas learn of an opening from their own
+//! failures' round trips, or from a refresh every [`BREAKER_REFRESH`].
 
 #[cfg(feature = "redis")]
 mod redis;
@@ -20,6 +27,13 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+
+use crate::reliability::CircuitState;
+
+/// How often an [`App`](crate::App) with a store reads the fleet's state of its breakers:
+/// the longest a replica that sees no failure of its own admits calls through a breaker
+/// another replica opened.
+pub const BREAKER_REFRESH: Duration = Duration::from_millis(200);
 
 /// Where rate-limit cells live when they are shared across processes.
 ///
@@ -40,6 +54,71 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     /// charges for usage above them (positive units).
     fn adjust<'a>(&'a self, adjustments: &'a [CellAdjust])
     -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Runs `op` on the fleet-wide breaker `key`, atomically, and says where it stands.
+    fn breaker<'a>(
+        &'a self,
+        key: &'a str,
+        op: BreakerOp,
+    ) -> BoxFuture<'a, Result<FleetBreaker, StoreError>>;
+}
+
+/// An operation on a fleet-wide breaker (see [`StateStore::breaker`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakerOp {
+    /// A counted failure while closed: opens at `threshold` failures within `window`,
+    /// or at once with `force` (the replica's own failure-rate window tripped).
+    Failure {
+        /// The failure window.
+        window: Duration,
+        /// Failures in the window that open the breaker.
+        threshold: u32,
+        /// Open now, whatever the count.
+        force: bool,
+        /// A unique id for this failure.
+        id: u64,
+    },
+    /// Asks for a half-open probe: granted while fewer than `max_probes` leases are live.
+    Probe {
+        /// How long the breaker stays open before probing.
+        reset_timeout: Duration,
+        /// Probes allowed in flight at once, fleet-wide.
+        max_probes: u32,
+        /// How long a probe's lease lasts if its replica never reports back.
+        lease: Duration,
+        /// The lease's id.
+        id: u64,
+    },
+    /// A probe ended.
+    ProbeDone {
+        /// The half-open period the probe was granted in.
+        generation: u64,
+        /// The lease's id.
+        id: u64,
+        /// `Some(true)` a failure, `Some(false)` a success, `None` neither.
+        failed: Option<bool>,
+        /// Successes that close the breaker.
+        success_threshold: u32,
+    },
+    /// Reads the state, changing nothing.
+    Read,
+}
+
+/// A fleet-wide breaker after an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FleetBreaker {
+    /// Its state.
+    pub state: CircuitState,
+    /// How long ago it opened (zero when closed).
+    pub since_opened: Duration,
+    /// Counts every change of state: tells a probe of this half-open period from an
+    /// older one.
+    pub generation: u64,
+    /// Whether a [`BreakerOp::Probe`] was granted.
+    pub probe_granted: bool,
+    /// How long until a refused probe could be granted.
+    pub retry_after: Duration,
 }
 
 /// What a replica does while its [`StateStore`] is unreachable.

@@ -7,7 +7,11 @@ use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
-use super::{CellAdjust, CellState, CellTake, FailMode, StateStore, StoreError, TakeOutcome};
+use super::{
+    BreakerOp, CellAdjust, CellState, CellTake, FailMode, FleetBreaker, StateStore, StoreError,
+    TakeOutcome,
+};
+use crate::reliability::CircuitState;
 
 const NAME: &str = "redis";
 
@@ -40,6 +44,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     take: Script,
     adjust: Script,
+    breaker: Script,
     timeout: Duration,
     fail_mode: FailMode,
     prefix: String,
@@ -128,6 +133,7 @@ impl RedisStoreBuilder {
             connection,
             take: Script::new(include_str!("take.lua")),
             adjust: Script::new(include_str!("adjust.lua")),
+            breaker: Script::new(include_str!("breaker.lua")),
             timeout: self.timeout,
             fail_mode: self.fail_mode,
             prefix: self.prefix,
@@ -203,6 +209,59 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    async fn breaker_op(&self, key: &str, op: BreakerOp) -> Result<FleetBreaker, StoreError> {
+        let mut invocation = self.breaker.prepare_invoke();
+        let key = self.key(key);
+        invocation
+            .key(&key)
+            .key(format!("{key}:failures"))
+            .key(format!("{key}:probes"));
+        match op {
+            BreakerOp::Failure {
+                window,
+                threshold,
+                force,
+                id,
+            } => invocation
+                .arg("fail")
+                .arg(micros(window))
+                .arg(threshold)
+                .arg(u8::from(force))
+                .arg(id),
+            BreakerOp::Probe {
+                reset_timeout,
+                max_probes,
+                lease,
+                id,
+            } => invocation
+                .arg("probe")
+                .arg(micros(reset_timeout))
+                .arg(max_probes)
+                .arg(micros(lease))
+                .arg(id),
+            BreakerOp::ProbeDone {
+                generation,
+                id,
+                failed,
+                success_threshold,
+            } => invocation
+                .arg("done")
+                .arg(generation)
+                .arg(id)
+                .arg(match failed {
+                    Some(true) => "failure",
+                    Some(false) => "success",
+                    None => "neutral",
+                })
+                .arg(success_threshold),
+            BreakerOp::Read => invocation.arg("read"),
+        };
+        let reply = self.run(&invocation).await?;
+        parse_breaker(&reply)
+    }
+}
+
 impl StateStore for RedisStore {
     fn name(&self) -> &'static str {
         NAME
@@ -222,6 +281,39 @@ impl StateStore for RedisStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.adjust_cells(adjustments))
     }
+
+    fn breaker<'a>(
+        &'a self,
+        key: &'a str,
+        op: BreakerOp,
+    ) -> BoxFuture<'a, Result<FleetBreaker, StoreError>> {
+        Box::pin(self.breaker_op(key, op))
+    }
+}
+
+/// Reads the breaker script's reply (see `breaker.lua`).
+fn parse_breaker(reply: &[i64]) -> Result<FleetBreaker, StoreError> {
+    let unexpected = || StoreError::Protocol {
+        store: NAME,
+        answer: format!("{reply:?}"),
+    };
+    let &[state, since, generation, granted, retry_after] = reply else {
+        return Err(unexpected());
+    };
+    let count = |n: i64| u64::try_from(n).map_err(|_| unexpected());
+    let state = match state {
+        0 => CircuitState::Closed,
+        1 => CircuitState::Open,
+        2 => CircuitState::HalfOpen,
+        _ => return Err(unexpected()),
+    };
+    Ok(FleetBreaker {
+        state,
+        since_opened: Duration::from_micros(count(since)?),
+        generation: count(generation)?,
+        probe_granted: granted == 1,
+        retry_after: Duration::from_micros(count(retry_after)?),
+    })
 }
 
 /// Reads the take script's reply (see `take.lua`).

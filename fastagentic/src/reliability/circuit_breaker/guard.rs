@@ -34,7 +34,10 @@ impl<'b> BreakerGuard<'b> {
                 started: None,
             });
         };
-        let permit = breaker.acquire()?;
+        let permit = match breaker.is_shared() {
+            true => breaker.acquire_fleet().await?,
+            false => breaker.acquire()?,
+        };
         report(run, model, permit.transition(), None).await;
         // Only a slow-call threshold needs the call's duration; skip the clock otherwise.
         let started = breaker.measures_latency().then(Instant::now);
@@ -64,7 +67,11 @@ impl<'b> BreakerGuard<'b> {
             Err(err) if !blames_the_model(err) => return false,
             Err(err) => CallOutcome::Failure(err.class()),
         };
-        let transition = permit.record(outcome);
+        let breaker = permit.breaker;
+        let transition = match breaker.is_shared() {
+            true => breaker.record_fleet(permit, outcome).await,
+            false => permit.record(outcome),
+        };
         report(run, model, transition, result.as_ref().err()).await;
         transition.is_some_and(|t| t.to == CircuitState::Open)
     }

@@ -5,8 +5,11 @@
 //! closed-state success path is one atomic load. Failures are counted in a fixed-size
 //! sliding window of ten buckets, O(1) memory per breaker.
 
+mod fleet;
 mod guard;
 mod set;
+
+pub(crate) use self::fleet::FleetStore;
 
 pub(crate) use self::guard::BreakerGuard;
 pub(crate) use self::set::BreakerSet;
@@ -298,6 +301,8 @@ pub struct CircuitBreaker {
     failures_total: AtomicU64,
     /// Times the breaker opened since creation (never reset), for metrics.
     opens_total: AtomicU64,
+    /// The fleet this breaker is shared with, if any.
+    fleet: Option<fleet::Fleet>,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -316,6 +321,8 @@ pub struct BreakerPermit<'a> {
     breaker: &'a CircuitBreaker,
     probe_generation: Option<u32>,
     transition: Option<Transition>,
+    /// A probe leased from the fleet: its half-open period and lease id.
+    fleet_probe: Option<(u64, u64)>,
 }
 
 impl CircuitBreaker {
@@ -331,6 +338,7 @@ impl CircuitBreaker {
             opened_at_wall_ms: AtomicU64::new(0),
             failures_total: AtomicU64::new(0),
             opens_total: AtomicU64::new(0),
+            fleet: None,
         }
     }
 
@@ -430,6 +438,7 @@ impl CircuitBreaker {
             breaker: self,
             probe_generation,
             transition,
+            fleet_probe: None,
         }
     }
 
@@ -618,7 +627,7 @@ impl BreakerPermit<'_> {
 
     /// Whether this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.probe_generation.is_some()
+        self.probe_generation.is_some() || self.fleet_probe.is_some()
     }
 
     /// Records how the call ended; returns the state change it caused, if any.
@@ -662,6 +671,9 @@ impl Drop for BreakerPermit<'_> {
             // Releasing a slot reads no time.
             self.breaker.record_probe(generation, None, 0);
         }
+        if let (Some((generation, id)), Some(fleet)) = (self.fleet_probe, &self.breaker.fleet) {
+            fleet.release_probe(generation, id, self.breaker.policy.success_threshold());
+        }
     }
 }
 
@@ -695,6 +707,8 @@ pub struct BreakerSnapshot {
 #[derive(Debug, Default)]
 pub struct BreakerRegistry {
     breakers: DashMap<BreakerKey, Arc<CircuitBreaker>, foldhash::fast::RandomState>,
+    /// Set once, before any breaker is made, when the app shares its breakers.
+    fleet: std::sync::OnceLock<FleetStore>,
 }
 
 /// Identifies a breaker: the endpoint it belongs to and the dependency it guards.
@@ -722,9 +736,19 @@ impl BreakerRegistry {
             return existing.clone();
         }
         let dependency = key.dependency.clone();
+        let fleet = self
+            .fleet
+            .get()
+            .map(|fleet| fleet.link(&key.endpoint, &key.dependency));
         self.breakers
             .entry(key)
-            .or_insert_with(|| Arc::new(CircuitBreaker::new(dependency, policy())))
+            .or_insert_with(|| {
+                let breaker = CircuitBreaker::new(dependency, policy());
+                Arc::new(match fleet {
+                    Some(fleet) => breaker.with_fleet(fleet),
+                    None => breaker,
+                })
+            })
             .clone()
     }
 
