@@ -84,6 +84,11 @@ pub mod guide {
     #[doc = include_str!("../../book/src/rate-limiting.md")]
     pub struct RateLimiting;
 
+    // Its snippet names the Redis store, so it compiles only with the feature.
+    #[cfg(feature = "redis")]
+    #[doc = include_str!("../../book/src/replicas.md")]
+    pub struct Replicas;
+
     #[doc = include_str!("../../book/src/timeouts.md")]
     pub struct Timeouts;
 

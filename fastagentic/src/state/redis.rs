@@ -41,7 +41,11 @@ pub const REDIS_URL_ENV: &str = "FASTAGENTIC_REDIS_URL";
 /// # let _ = store; Ok(()) }
 /// ```
 pub struct RedisStore {
-    connection: ConnectionManager,
+    client: Client,
+    config: ConnectionManagerConfig,
+    /// Made on first use, inside the runtime that uses it: the store itself can be built
+    /// anywhere, `main` before the runtime included.
+    connection: tokio::sync::OnceCell<ConnectionManager>,
     take: Script,
     adjust: Script,
     breaker: Script,
@@ -127,10 +131,10 @@ impl RedisStoreBuilder {
             // waits at most one timeout whatever Redis is doing.
             .set_number_of_retries(1)
             .set_max_delay(self.timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|err| invalid(err.to_string()))?;
         Ok(RedisStore {
-            connection,
+            client,
+            config,
+            connection: tokio::sync::OnceCell::new(),
             take: Script::new(include_str!("take.lua")),
             adjust: Script::new(include_str!("adjust.lua")),
             breaker: Script::new(include_str!("breaker.lua")),
@@ -162,9 +166,23 @@ impl RedisStore {
         format!("{{{}}}:{key}", self.prefix)
     }
 
+    /// The connection, made lazily (it connects on its first command).
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let made = self
+            .connection
+            .get_or_try_init(|| async {
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            })
+            .await;
+        made.cloned().map_err(|err| StoreError::Unavailable {
+            store: NAME,
+            message: err.to_string(),
+        })
+    }
+
     /// Runs `script`, bounded by the store's timeout.
     async fn run(&self, script: &redis::ScriptInvocation<'_>) -> Result<Vec<i64>, StoreError> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         match tokio::time::timeout(self.timeout, script.invoke_async(&mut connection)).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(err)) if err.is_timeout() => Err(StoreError::Timeout {
@@ -374,6 +392,12 @@ mod tests {
         ));
         let wrong = parse_take(&[1, 0, 49], 1).unwrap_err();
         assert!(wrong.to_string().contains("[1, 0, 49]"), "{wrong}");
+    }
+
+    #[test]
+    fn a_store_is_built_outside_a_runtime_and_connects_on_first_use() {
+        let store = RedisStore::builder("redis://127.0.0.1:1").build();
+        assert!(store.is_ok(), "{store:?}");
     }
 
     #[test]
