@@ -299,7 +299,7 @@ impl App {
     /// together. See [`state`](crate::state) and the book's "Running several replicas".
     ///
     /// Without this, an app built with the `redis` feature reads
-    /// `FASTAGENTIC_REDIS_URL` and uses a [`RedisStore`](crate::state::RedisStore) there
+    /// `FASTAGENTIC_REDIS_URL` and uses a `state::RedisStore` there
     /// when it is set; otherwise limits live in each process's memory.
     pub fn state_store(mut self, store: impl StateStore) -> Self {
         self.state_store = Some(Arc::new(store));

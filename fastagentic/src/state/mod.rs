@@ -4,7 +4,7 @@
 //! By default each [`RateLimiter`](crate::reliability::RateLimiter) keeps its cells in
 //! memory, lock-free, so three replicas with `requests_per_minute = 50` let 150 through.
 //! Give the [`App`](crate::App) a [`StateStore`] and every replica takes from the same
-//! cells instead: [`RedisStore`] (feature `redis`) keeps them in Redis, where one script
+//! cells instead: `RedisStore` (feature `redis`) keeps them in Redis, where one script
 //! per admission checks and takes every limit that applies (global, endpoint, user,
 //! tenant) at once.
 //!
