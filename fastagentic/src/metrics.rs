@@ -303,11 +303,19 @@ impl Metrics {
         }
     }
 
-    /// An operation on the shared state store failed.
-    pub(crate) fn state_store_error(&self, store: &'static str, operation: &'static str) {
+    /// An operation on the shared state store failed: counted, and logged as a warning.
+    #[cold]
+    pub(crate) fn state_store_error(
+        &self,
+        store: &dyn crate::state::StateStore,
+        operation: &'static str,
+        err: &crate::state::StoreError,
+    ) {
+        let store = store.name();
         self.state_store_errors
             .get_or_create(&StoreLabels { store, operation })
             .inc();
+        tracing::warn!(store, operation, error = %err, "state store error");
     }
 
     /// A connection is being served (until [`Metrics::connection_closed`]).

@@ -164,8 +164,12 @@ fn store(redis: &RedisServer, prefix: &str, fail_mode: FailMode) -> RedisStore {
         .unwrap()
 }
 
+async fn post(client: &reqwest::Client, base: &str, path: &str) -> reqwest::Response {
+    client.post(format!("{base}{path}")).send().await.unwrap()
+}
+
 async fn ask_at(client: &reqwest::Client, base: &str) -> reqwest::Response {
-    client.post(format!("{base}/rs/ask")).send().await.unwrap()
+    post(client, base, "/rs/ask").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,12 +458,7 @@ mod limiter {
 }
 
 async fn flaky_at(client: &reqwest::Client, base: &str) -> u16 {
-    let response = client
-        .post(format!("{base}/rs/flaky"))
-        .send()
-        .await
-        .unwrap();
-    response.status().as_u16()
+    post(client, base, "/rs/flaky").await.status().as_u16()
 }
 
 /// The state of `/rs/flaky`'s breaker as `base` sees it.

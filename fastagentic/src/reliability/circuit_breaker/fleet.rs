@@ -278,10 +278,8 @@ impl CircuitBreaker {
 }
 
 impl Fleet {
-    #[cold]
     fn failed(&self, operation: &'static str, err: &StoreError) {
-        self.metrics.state_store_error(self.store.name(), operation);
-        tracing::warn!(store = self.store.name(), operation, error = %err, "state store error");
+        self.metrics.state_store_error(&*self.store, operation, err);
     }
 
     /// Gives back a probe lease whose call never reported (the permit was dropped).
@@ -298,12 +296,7 @@ impl Fleet {
                 success_threshold,
             };
             if let Err(err) = store.breaker(&key, op).await {
-                let fleet = Fleet {
-                    store,
-                    key,
-                    metrics,
-                };
-                fleet.failed("breaker_probe", &err);
+                metrics.state_store_error(&*store, "breaker_probe", &err);
             }
         });
     }

@@ -102,7 +102,7 @@ impl RateLimiter {
         let (store, metrics) = (sharing.store.clone(), sharing.metrics.clone());
         runtime.spawn(async move {
             if let Err(err) = store.adjust(&adjustments).await {
-                counted(&metrics, &*store, "adjust", &err);
+                metrics.state_store_error(&*store, "adjust", &err);
             }
         });
     }
@@ -230,7 +230,7 @@ fn failed<'a>(
 ) -> Result<Shared<'a>, AgentError> {
     disarm(&mut admissions);
     let store = &*sharing.store;
-    counted(&sharing.metrics, store, "take", err);
+    sharing.metrics.state_store_error(store, "take", err);
     match store.fail_mode() {
         FailMode::Open => Ok(Shared::FailedOpen),
         FailMode::Closed => Err(AgentError::new(
@@ -252,10 +252,4 @@ fn disarm(admissions: &mut [Option<Admission<'_>>; 2]) {
     for admission in admissions.iter_mut().flatten() {
         admission.armed = false;
     }
-}
-
-#[cold]
-fn counted(metrics: &Metrics, store: &dyn StateStore, operation: &'static str, err: &StoreError) {
-    metrics.state_store_error(store.name(), operation);
-    tracing::warn!(store = store.name(), operation, error = %err, "state store error");
 }
