@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::durable::{Journal, StepCursor};
 use crate::error::AgentError;
 use crate::llm::{Llm, Providers, StreamEvent, default_providers};
 use crate::pricing::Pricing;
@@ -16,22 +17,32 @@ use crate::spend::Spend;
 
 /// Handed to an endpoint body on every attempt.
 ///
-/// Cloning is cheap (two reference counts). The model it names is the one the pipeline
-/// chose for this attempt: the primary, a fallback, or a hook's override.
+/// Cloning is cheap (two reference counts, three in a durable run). The model it names
+/// is the one the pipeline chose for this attempt: the primary, a fallback, or a hook's
+/// override.
 #[derive(Clone, Debug)]
 pub struct AgentContext {
     run: Arc<RunState>,
     model: Arc<str>,
     attempt: u32,
+    /// Where this attempt is in the run's journal; `None` unless the run is durable.
+    steps: Option<Arc<StepCursor>>,
 }
 
 impl AgentContext {
     pub(crate) fn new(run: Arc<RunState>, model: Arc<str>, attempt: u32) -> Self {
+        let steps = run.journal().map(|_| Arc::default());
         AgentContext {
             run,
             model,
             attempt,
+            steps,
         }
+    }
+
+    /// The run's journal and this attempt's place in it, when the run is durable.
+    pub(crate) fn journal(&self) -> Option<(&Arc<Journal>, &StepCursor)> {
+        Some((self.run.journal()?, self.steps.as_deref()?))
     }
 
     /// A context outside any pipeline, for tests and for calling a body by hand: default

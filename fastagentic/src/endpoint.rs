@@ -75,6 +75,7 @@ pub struct Endpoint {
     pub(crate) description: &'static str,
     pub(crate) model: Option<&'static str>,
     pub(crate) stream: bool,
+    pub(crate) durable: bool,
     pub(crate) policies: fn() -> Result<EndpointPolicies, PolicyError>,
     pub(crate) handler: Handler,
     pub(crate) pipeline: &'static OnceLock<Result<Pipeline, PolicyError>>,
@@ -93,6 +94,7 @@ impl fmt::Debug for Endpoint {
             .field("rust_path", &self.rust_path)
             .field("model", &self.model)
             .field("stream", &self.stream)
+            .field("durable", &self.durable)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +130,12 @@ impl Endpoint {
         self.stream
     }
 
+    /// Whether its runs are durable (`durable = true`): journaled step by step when an
+    /// [`App`](crate::App) serves it, resumable after a checkpoint, a failure or a crash.
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+
     /// The declared policies, built (expression-form policies run here).
     pub fn policies(&self) -> Result<EndpointPolicies, PolicyError> {
         (self.policies)()
@@ -136,7 +144,10 @@ impl Endpoint {
     /// A pipeline builder with the endpoint's path, model and policies; add listeners,
     /// providers or a global limiter, then build.
     pub fn pipeline_builder(&self) -> Result<PipelineBuilder, PolicyError> {
-        Ok(self.policies()?.builder(self.path, self.model))
+        Ok(self
+            .policies()?
+            .builder(self.path, self.model)
+            .durable(self.durable))
     }
 
     /// The pipeline a direct call of the annotated fn runs in: the endpoint's policies,

@@ -28,6 +28,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod context;
+pub mod durable;
 pub mod endpoint;
 pub mod error;
 pub mod hooks;

@@ -1,6 +1,7 @@
 //! The attribute's top-level keys: `#[agent_endpoint(path = "/x", model = "...",
 //! retry(...), ...)]`.
 
+use fastagentic_policy::OnTimeout;
 use fastagentic_policy::keys::{self, endpoint::KEYS};
 use proc_macro2::TokenStream;
 use syn::LitStr;
@@ -10,7 +11,7 @@ use super::policies::{
     self, CIRCUIT_BREAKER, Fallback, RATE_LIMIT, RETRY, Source, TIMEOUT, model_name,
 };
 use crate::attr::literal::{self, Field};
-use crate::attr::settings::{Settings, model_and_settings};
+use crate::attr::settings::{Settings, Value, model_and_settings};
 use crate::attr::{self as attr, Errors, Seen, key_ident, skip_value, unknown_key};
 use crate::paths::{self, Paths};
 
@@ -22,6 +23,8 @@ pub(super) struct Args {
     pub(super) description: Option<LitStr>,
     pub(super) model: Option<LitStr>,
     pub(super) stream: bool,
+    /// `durable = <bool>`, with the value as written for errors about it.
+    pub(super) durable: Option<(bool, syn::Expr)>,
     pub(super) retry: Option<Source<Settings>>,
     pub(super) circuit_breaker: Option<Source<Settings>>,
     /// `circuit_breaker_for("model", ...)`, in order.
@@ -46,7 +49,39 @@ impl Args {
         if let Some(Source::Declared(chain)) = &args.fallback {
             chain.check(args.model.as_ref(), errors);
         }
+        args.check_durable(errors);
         args
+    }
+
+    /// Whether the endpoint is durable.
+    pub(super) fn is_durable(&self) -> bool {
+        self.durable.as_ref().is_some_and(|(durable, _)| *durable)
+    }
+
+    /// The rules that tie `durable` to other keys: no streaming, and `on_timeout =
+    /// "checkpoint"` only with it.
+    fn check_durable(&self, errors: &mut Errors) {
+        if let Some((durable, expr)) = &self.durable
+            && let Err(problem) = keys::endpoint::check_durable(*durable, self.stream)
+        {
+            errors.at(expr, problem);
+        }
+        let Some(Source::Declared(timeout)) = &self.timeout else {
+            return;
+        };
+        let Some(setting) = timeout.get(keys::timeout::ON_TIMEOUT.name) else {
+            return;
+        };
+        let Value::Choice(_, variant) = setting.value else {
+            return;
+        };
+        let chosen = OnTimeout::ALL
+            .iter()
+            .find(|option| option.variant_name() == variant);
+        let durable = self.is_durable();
+        if let Some(Err(problem)) = chosen.map(|o| keys::timeout::check_on_timeout(*o, durable)) {
+            errors.at(&setting.tokens, problem);
+        }
     }
 
     /// The paths the generated code names.
@@ -80,7 +115,7 @@ impl Args {
                 self.model = model.and_then(|m| errors.take(model_name(m)));
             }
             "stream" => self.stream = attr::boolean(meta, &key, errors)?.unwrap_or_default(),
-            "durable" => durable(meta, errors)?,
+            "durable" => self.durable = durable(meta, errors)?,
             "crate" => self.krate = paths::crate_path(meta, errors)?,
             "retry" => self.retry = RETRY.parse(meta, errors)?,
             "circuit_breaker" => self.circuit_breaker = CIRCUIT_BREAKER.parse(meta, errors)?,
@@ -136,19 +171,19 @@ fn name(name: LitStr, errors: &mut Errors) -> Option<LitStr> {
     None
 }
 
-/// `durable = false` is accepted; `true` is refused until durable runs exist.
-fn durable(meta: &ParseNestedMeta<'_>, errors: &mut Errors) -> syn::Result<()> {
+/// `durable = <bool>`.
+fn durable(
+    meta: &ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<(bool, syn::Expr)>> {
     let Some(expr) = attr::assigned(meta, "durable", errors)? else {
-        return Ok(());
+        return Ok(None);
     };
     let field = Field {
         policy: "",
         key: "durable",
     };
-    if let Some(durable) = errors.take(literal::boolean(&expr, field))
-        && let Err(problem) = keys::endpoint::check_durable(durable)
-    {
-        errors.at(&expr, problem);
-    }
-    Ok(())
+    Ok(errors
+        .take(literal::boolean(&expr, field))
+        .map(|durable| (durable, expr)))
 }

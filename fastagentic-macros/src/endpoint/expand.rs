@@ -189,6 +189,7 @@ fn descriptor(func: &ItemFn, args: &Args, shape: &Shape, paths: &Paths) -> Token
         model,
     } = Metadata::new(func, args);
     let stream = args.stream;
+    let durable = args.is_durable();
     let policies = policies_fn(func, args, paths);
     let handler = handler(func, shape, paths);
     let output_schema = schema_fn(&shape.output, paths);
@@ -216,6 +217,7 @@ fn descriptor(func: &ItemFn, args: &Args, shape: &Shape, paths: &Paths) -> Token
             description: #description,
             model: #model,
             stream: #stream,
+            durable: #durable,
             policies: #policies,
             handler: #handler,
             pipeline: &#cell,

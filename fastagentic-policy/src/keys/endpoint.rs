@@ -40,15 +40,16 @@ pub fn check_path(key: &'static str, path: &str) -> Result<(), Problem> {
     ))
 }
 
-/// `durable = true` is refused until durable runs exist.
-pub fn check_durable(durable: bool) -> Result<(), Problem> {
-    if !durable {
+/// A durable endpoint answers JSON: a streamed answer cannot be journaled (what it
+/// handed out before a cut is gone), so `durable = true` with `stream = true` is refused.
+pub fn check_durable(durable: bool, stream: bool) -> Result<(), Problem> {
+    if !(durable && stream) {
         return Ok(());
     }
     Err(Problem::new(
         "durable",
-        "durable endpoints are not available yet: remove `durable = true` (checkpoints and \
-         resumable runs are planned)",
+        "a durable endpoint cannot stream its answer: a stream cut half-way cannot be \
+         journaled and replayed; remove `stream = true` or `durable = true`",
         "",
     ))
 }

@@ -72,16 +72,16 @@ pub const KEYS: &[Key] = &[
     },
 ];
 
-/// `on_timeout = "checkpoint"` needs a durable endpoint, and durable runs do not exist
-/// yet.
-pub fn check_on_timeout(on_timeout: OnTimeout) -> Result<(), Problem> {
+/// `on_timeout = "checkpoint"` saves the run's journal for a resume, so it needs an
+/// endpoint declared `durable = true`.
+pub fn check_on_timeout(on_timeout: OnTimeout, durable: bool) -> Result<(), Problem> {
     match on_timeout {
-        OnTimeout::Checkpoint => Err(Problem::new(
+        OnTimeout::Checkpoint if !durable => Err(Problem::new(
             ON_TIMEOUT.name,
-            "`on_timeout = \"checkpoint\"` needs a durable endpoint, and durable endpoints \
-             are not available yet; use \"fail\" or \"warn\"",
+            "`on_timeout = \"checkpoint\"` needs a durable endpoint: add `durable = true` to \
+             the endpoint, or use \"fail\" or \"warn\"",
             "",
         )),
-        OnTimeout::Fail | OnTimeout::Warn => Ok(()),
+        _ => Ok(()),
     }
 }

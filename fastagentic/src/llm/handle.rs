@@ -11,8 +11,11 @@ use super::prompt::Prompt;
 use super::provider::Provider;
 use super::stream::{CompletionStream, StreamEvent};
 use crate::context::AgentContext;
-use crate::error::AgentError;
+use crate::error::{AgentError, ErrorClass};
 use crate::reliability::{EventData, EventKind, Stage};
+
+/// The name of a model call's step in a durable run's journal.
+pub(crate) const LLM_STEP: &str = "llm";
 
 /// The LLM client of one attempt; see [`AgentContext::llm`].
 ///
@@ -47,8 +50,26 @@ impl<'a> Llm<'a> {
     }
 
     /// Asks the attempt's model for a whole answer, within the `llm_call` limit.
+    ///
+    /// In a [durable](crate::durable) run the call is a step named `llm`: journaled
+    /// once answered, and answered from the journal, without calling the provider or
+    /// paying again, when the run runs again.
     pub async fn complete(&self, prompt: impl Into<Prompt>) -> Result<Completion, AgentError> {
-        let (prompt, provider, model) = self.begin(prompt.into()).await?;
+        let prompt = prompt.into();
+        let call = async {
+            let completion = self.complete_live(prompt).await?;
+            let facts = (
+                self.model.to_string(),
+                completion.usage,
+                completion.cost_usd,
+            );
+            Ok((completion, Some(facts)))
+        };
+        self.ctx.journaled(LLM_STEP, call).await
+    }
+
+    async fn complete_live(&self, prompt: Prompt) -> Result<Completion, AgentError> {
+        let (prompt, provider, model) = self.begin(prompt).await?;
         let span = call_span(provider.name(), model, false);
         let call = provider.complete(model, &prompt);
         let result = in_span(self.ctx.within(Stage::LlmCall, call), &span)
@@ -80,7 +101,20 @@ impl<'a> Llm<'a> {
     /// Asks the attempt's model for a streamed answer. The `llm_call` limit bounds the
     /// wait for the provider to start answering; the `stream_idle` limit bounds each
     /// wait between chunks after that.
+    ///
+    /// A durable run cannot journal a stream (what it handed out before a cut is gone),
+    /// so there this is an `invalid_input` error: use [`complete`](Self::complete).
     pub async fn stream(&self, prompt: impl Into<Prompt>) -> Result<LlmStream, AgentError> {
+        if let Some(run_id) = self.ctx.durable_run_id() {
+            return Err(AgentError::new(
+                ErrorClass::InvalidInput,
+                format!(
+                    "durable run {run_id}: `ctx.llm().stream(..)` cannot be journaled; \
+                     use `ctx.llm().complete(..)` in durable endpoints"
+                ),
+            )
+            .with_should_retry(false));
+        }
         let (prompt, provider, model) = self.begin(prompt.into()).await?;
         let span = call_span(provider.name(), model, true);
         let call = provider.stream(model, &prompt);

@@ -107,6 +107,13 @@ pub enum EventData {
         /// `ToolResult`: how long the attempt took.
         elapsed: Option<Duration>,
     },
+    /// `Checkpoint` and `Resume`: a durable run stopping at its deadline, or running on.
+    Durable {
+        /// The durable run's id (`run_…`).
+        run_id: Arc<str>,
+        /// The steps its journal holds.
+        steps: u32,
+    },
     /// `Response` and `Error`: how the run ended.
     Outcome {
         /// How long the run took.
@@ -145,6 +152,14 @@ impl PipelineEvent {
     pub fn next_delay(&self) -> Option<Duration> {
         match self.data {
             EventData::Retry { next_delay } => Some(next_delay),
+            _ => None,
+        }
+    }
+
+    /// `Checkpoint` and `Resume`: the durable run's id and the steps its journal holds.
+    pub fn durable_run(&self) -> Option<(&str, u32)> {
+        match &self.data {
+            EventData::Durable { run_id, steps } => Some((run_id, *steps)),
             _ => None,
         }
     }

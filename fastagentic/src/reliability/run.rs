@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::events::{EventData, EventKind, PipelineEvent, RunNotes, Sinks, Steering};
 use super::timeout::TimeoutPolicy;
+use crate::durable::Journal;
 use crate::llm::{AgentStep, Completion, Prompt, Providers, StreamSink};
 use crate::pricing::Pricing;
 use crate::reliability::RetryPolicy;
@@ -86,6 +87,8 @@ pub(crate) struct RunState {
     /// Where each agent loop of the run got to, so that a retry or a fallback of the body
     /// continues the conversation instead of calling its tools again.
     loops: Mutex<Vec<LoopMemory>>,
+    /// The journal, when the run is durable.
+    journal: Option<Arc<Journal>>,
 }
 
 /// How far one agent loop got: the prompt it started from, the conversation since, and
@@ -122,7 +125,19 @@ impl RunState {
             stream: None,
             spend: OnceLock::new(),
             loops: Mutex::new(Vec::new()),
+            journal: None,
         }
+    }
+
+    /// Makes the run durable: its steps go to `journal`.
+    pub(crate) fn with_journal(mut self, journal: Option<Arc<Journal>>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// The journal, when the run is durable.
+    pub(crate) fn journal(&self) -> Option<&Arc<Journal>> {
+        self.journal.as_ref()
     }
 
     /// Where the loop that started from `start` got to in an earlier attempt, if anywhere.

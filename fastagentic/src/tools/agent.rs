@@ -101,7 +101,13 @@ impl Llm<'_> {
     ) -> Result<AgentAnswer, AgentError> {
         let ctx = self.context();
         let start = tools.offered_in(prompt.into());
-        let mut memory = ctx.run().recall_loop(&start).unwrap_or_else(|| LoopMemory {
+        // A durable run's journal replays the loop's calls itself; recalling where an
+        // earlier attempt got to would skip steps and shift the journal's positions.
+        let recalled = match ctx.is_durable() {
+            true => None,
+            false => ctx.run().recall_loop(&start),
+        };
+        let mut memory = recalled.unwrap_or_else(|| LoopMemory {
             start: start.clone(),
             transcript: start,
             steps: Vec::new(),

@@ -51,10 +51,13 @@ impl AgentContext {
     /// assert_eq!(loud, "HI");
     /// # Ok(()) }
     /// ```
+    ///
+    /// In a [durable](crate::durable) run the call is a step named `tool:<name>`, which
+    /// is why the output must be readable back from JSON.
     pub async fn tool<I, O>(&self, tool: &Tool<I, O>, input: I) -> Result<O, AgentError>
     where
         I: Serialize + DeserializeOwned + Send + 'static,
-        O: Serialize + Send + 'static,
+        O: Serialize + DeserializeOwned + Send + 'static,
     {
         let input = serde_json::to_value(&input).map_err(|err| {
             AgentError::new(
@@ -62,7 +65,8 @@ impl AgentContext {
                 format!("the input of tool `{}` is not JSON: {err}", tool.name()),
             )
         })?;
-        self.tool_json(tool, Arc::new(input)).await
+        let call = async { Ok((self.tool_json(tool, Arc::new(input)).await?, None)) };
+        self.journaled(&tool_step(tool.name()), call).await
     }
 
     /// [`tool`](Self::tool) on an input that is JSON already (what a model sent); input
@@ -121,6 +125,11 @@ impl AgentContext {
         )
         .await;
     }
+}
+
+/// The name of a tool call's step in a durable run's journal.
+pub(crate) fn tool_step(tool: &str) -> String {
+    format!("tool:{tool}")
 }
 
 /// How an attempt failed: for good (bad input, a veto), or in a way a retry may fix.

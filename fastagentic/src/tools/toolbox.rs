@@ -112,13 +112,18 @@ where
         input: Arc<Value>,
     ) -> BoxFuture<'a, Result<Value, AgentError>> {
         Box::pin(async move {
-            let output = ctx.tool_json(self, input).await?;
-            serde_json::to_value(output).map_err(|err| {
-                AgentError::new(
-                    ErrorClass::Other,
-                    format!("the output of tool `{}` is not JSON: {err}", self.name()),
-                )
-            })
+            let call = async {
+                let output = ctx.tool_json(self, input).await?;
+                let output = serde_json::to_value(output).map_err(|err| {
+                    AgentError::new(
+                        ErrorClass::Other,
+                        format!("the output of tool `{}` is not JSON: {err}", self.name()),
+                    )
+                })?;
+                Ok((output, None))
+            };
+            ctx.journaled(&super::call::tool_step(self.name()), call)
+                .await
         })
     }
 }

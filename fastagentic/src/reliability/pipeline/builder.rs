@@ -14,7 +14,7 @@ use crate::reliability::fallback::FallbackChain;
 use crate::reliability::rate_limit::{LimitScope, RateLimitPolicy, RateLimiter};
 use crate::reliability::retry::{RetryBudget, RetryPolicy};
 use crate::reliability::run::RunShared;
-use crate::reliability::timeout::{OnTimeout, TimeoutPolicy};
+use crate::reliability::timeout::TimeoutPolicy;
 use crate::spend::Ledger;
 use crate::state::StateStore;
 
@@ -182,8 +182,8 @@ impl PipelineBuilder {
         self
     }
 
-    /// Marks the endpoint durable. Durable runs do not exist yet, so this is refused at
-    /// build time with a clear error.
+    /// Marks the endpoint durable: an [`App`](crate::App) then journals its runs (see
+    /// [`durable`](crate::durable)), and `on_timeout = checkpoint` is allowed.
     #[must_use]
     pub fn durable(mut self, durable: bool) -> Self {
         self.durable = durable;
@@ -192,16 +192,8 @@ impl PipelineBuilder {
 
     /// Checks the combination and builds the pipeline.
     pub fn build(self) -> Result<Pipeline, PolicyError> {
-        if self.durable {
-            return Err(PolicyError::Unsupported(
-                "durable endpoints are not available yet; remove `durable = true`",
-            ));
-        }
-        if self.timeout.on_timeout() == OnTimeout::Checkpoint {
-            return Err(PolicyError::Unsupported(
-                "`on_timeout = \"checkpoint\"` needs a durable endpoint, and durable runs are not available yet; use \"fail\" or \"warn\"",
-            ));
-        }
+        let on_timeout = self.timeout.on_timeout();
+        fastagentic_policy::keys::timeout::check_on_timeout(on_timeout, self.durable)?;
         let endpoint = self.endpoint.unwrap_or_else(|| "/".into());
         let fallback = match (self.fallback, self.model) {
             (Some(chain), _) => chain,

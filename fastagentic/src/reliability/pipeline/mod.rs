@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::context::AgentContext;
-use crate::error::AgentError;
+use crate::error::{AgentError, ErrorDetail};
 use crate::reliability::circuit_breaker::{BreakerRegistry, BreakerSet};
 use crate::reliability::events::{EventData, EventKind};
 use crate::reliability::execute::in_span;
@@ -31,7 +31,7 @@ use crate::reliability::fallback::FallbackChain;
 use crate::reliability::rate_limit::{self, RateLimiter};
 use crate::reliability::retry::{RetryBudget, RetryLoop, RetryPolicy};
 use crate::reliability::run::{RunShared, RunState};
-use crate::reliability::timeout::{self, Stage, TimeoutPolicy, deadline_after};
+use crate::reliability::timeout::{self, OnTimeout, Stage, TimeoutPolicy, deadline_after};
 
 /// The composed reliability pipeline of one endpoint. Build it once and share it.
 ///
@@ -152,6 +152,15 @@ impl Pipeline {
         if run.listens_to(EventKind::Request) {
             Box::pin(self.request_event(run)).await?;
         }
+        if let Some(journal) = run.journal().filter(|j| j.resumed())
+            && run.listens_to(EventKind::Resume)
+        {
+            let (run_id, steps) = (journal.run_id().clone(), journal.replayable());
+            let event = run.report(EventKind::Resume, self.fallback.primary(), |event| {
+                event.data = EventData::Durable { run_id, steps };
+            });
+            Box::pin(event).await;
+        }
         let limiters = [self.global_limiter.as_deref(), self.limiter.as_ref()];
         let (identity, tokens) = (request.identity(), request.estimated_tokens);
         let primary = self.fallback.primary();
@@ -183,6 +192,7 @@ impl Pipeline {
         let (user, tenant) = (request.user.clone(), request.tenant.clone());
         RunState::new(self.shared.clone(), start, deadline, user, tenant)
             .with_output(request.stream.clone(), request.spend.clone())
+            .with_journal(request.journal.clone())
     }
 
     /// Lets listeners see, and maybe refuse, the run before any limit is checked.
@@ -197,9 +207,13 @@ impl Pipeline {
     }
 
     /// Reports how the run ended: `Response` or `Error`, with what it took and spent.
+    ///
+    /// A durable run its deadline cut with `on_timeout = checkpoint` has not failed: it
+    /// reports `Checkpoint` instead of `Error`.
     async fn finish<T>(&self, run: &RunState, result: &Result<T, AgentError>) {
         let kind = match result {
             Ok(_) => EventKind::Response,
+            Err(err) if run.journal().is_some() && self.checkpoints(err) => EventKind::Checkpoint,
             Err(_) => EventKind::Error,
         };
         if !run.listens_to(kind) {
@@ -207,6 +221,19 @@ impl Pipeline {
         }
         // Boxed so the common no-listener path does not carry this state in its future.
         Box::pin(self.outcome_event(kind, run, result)).await;
+    }
+
+    /// Whether `err` stops a durable run at a checkpoint rather than failing it: the
+    /// run's total deadline passed and the endpoint says `on_timeout = checkpoint`.
+    pub(crate) fn checkpoints(&self, err: &AgentError) -> bool {
+        self.timeout.on_timeout() == OnTimeout::Checkpoint
+            && matches!(
+                err.detail(),
+                Some(ErrorDetail::Timeout {
+                    stage: Stage::Total,
+                    ..
+                })
+            )
     }
 
     async fn outcome_event<T>(
@@ -217,6 +244,15 @@ impl Pipeline {
     ) {
         let position = run.chain_position();
         let model = self.fallback.model_at(position);
+        if let (EventKind::Checkpoint, Some(journal)) = (kind, run.journal()) {
+            let (run_id, steps) = (journal.run_id().clone(), journal.len());
+            run.report(kind, model, |event| {
+                event.error = result.as_ref().err().cloned();
+                event.data = EventData::Durable { run_id, steps };
+            })
+            .await;
+            return;
+        }
         let spend = run.spend();
         let (usage, cost_usd) = match spend.calls() {
             0 => (None, None),

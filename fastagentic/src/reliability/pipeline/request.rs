@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::durable::Journal;
 use crate::llm::StreamSink;
 use crate::reliability::rate_limit::{Identity, SeenLimits};
 use crate::spend::Spend;
@@ -18,6 +19,7 @@ pub struct RequestInfo {
     pub(super) stream: Option<StreamSink>,
     pub(super) spend: Option<Arc<Spend>>,
     pub(super) limits_seen: Option<Arc<SeenLimits>>,
+    pub(super) journal: Option<Arc<Journal>>,
 }
 
 impl RequestInfo {
@@ -82,6 +84,14 @@ impl RequestInfo {
     #[must_use]
     pub fn cancel_on(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
+        self
+    }
+
+    /// Runs the body as a durable run whose steps go to `journal`.
+    #[must_use]
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server makes runs durable
+    pub(crate) fn durable(mut self, journal: Arc<Journal>) -> Self {
+        self.journal = Some(journal);
         self
     }
 
