@@ -315,6 +315,7 @@ fn check_unique_names_both_endpoints_of_a_duplicate_path() {
         description: "",
         model: None,
         stream: false,
+        durable: false,
         policies: || Ok(Default::default()),
         handler: |_, _, input| Box::pin(async move { Ok(input) }),
         pipeline: &CELL,

@@ -42,6 +42,7 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server starts runs
     pub(crate) fn new(
         store: Arc<dyn RunStore>,
         run_id: Arc<str>,

@@ -117,6 +117,29 @@ pub struct NewRun {
     pub lease_until_ms: i64,
 }
 
+impl NewRun {
+    /// A run of `endpoint` on `input`, created at `now_ms` and held until
+    /// `lease_until_ms`, with no idempotency key and no caller.
+    pub fn new(
+        id: impl Into<Arc<str>>,
+        endpoint: impl Into<Arc<str>>,
+        input: Value,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Self {
+        NewRun {
+            id: id.into(),
+            endpoint: endpoint.into(),
+            input,
+            idempotency_key: None,
+            user: None,
+            tenant: None,
+            now_ms,
+            lease_until_ms,
+        }
+    }
+}
+
 /// What [`RunStore::create`] did.
 #[derive(Clone, Debug)]
 pub enum Created {
@@ -179,6 +202,7 @@ pub(crate) fn wall_ms() -> i64 {
 }
 
 /// A new run id: `run_` and 32 hex digits (128 random bits).
+#[cfg_attr(not(feature = "server"), allow(dead_code))] // only the server starts runs
 pub(crate) fn new_run_id() -> Arc<str> {
     format!("run_{:032x}", fastrand::u128(..)).into()
 }

@@ -17,6 +17,15 @@ use crate::reliability::{EventData, EventKind, Stage};
 /// The name of a model call's step in a durable run's journal.
 pub(crate) const LLM_STEP: &str = "llm";
 
+/// A model call as a durable run's journal keeps it: the cost as an exact decimal
+/// string, not the float a [`Completion`] is written with for clients.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JournaledCall {
+    completion: Completion,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    cost_usd: Option<Decimal>,
+}
+
 /// The LLM client of one attempt; see [`AgentContext::llm`].
 ///
 /// Each call is one try: the pipeline around the body decides about retries and
@@ -57,15 +66,19 @@ impl<'a> Llm<'a> {
     pub async fn complete(&self, prompt: impl Into<Prompt>) -> Result<Completion, AgentError> {
         let prompt = prompt.into();
         let call = async {
-            let completion = self.complete_live(prompt).await?;
-            let facts = (
-                self.model.to_string(),
-                completion.usage,
-                completion.cost_usd,
-            );
-            Ok((completion, Some(facts)))
+            let mut completion = self.complete_live(prompt).await?;
+            let cost_usd = completion.cost_usd.take();
+            let facts = (self.model.to_string(), completion.usage, cost_usd);
+            let journaled = JournaledCall {
+                completion,
+                cost_usd,
+            };
+            Ok((journaled, Some(facts)))
         };
-        self.ctx.journaled(LLM_STEP, call).await
+        let journaled: JournaledCall = self.ctx.journaled(LLM_STEP, call).await?;
+        let mut completion = journaled.completion;
+        completion.cost_usd = journaled.cost_usd;
+        Ok(completion)
     }
 
     async fn complete_live(&self, prompt: Prompt) -> Result<Completion, AgentError> {

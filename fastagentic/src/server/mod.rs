@@ -58,6 +58,7 @@ mod openapi;
 mod request_id;
 mod route;
 mod router;
+mod runs;
 pub mod shutdown;
 pub mod sse;
 mod state;
@@ -78,8 +79,10 @@ pub use self::route::Route;
 use self::gateway::{GatewayState, RouteState};
 use self::identity::{IdentityConfig, KeyOwner};
 use self::route::Served;
+use self::runs::Runs;
 use self::shutdown::{ConnectionLimits, HardStop};
 use self::state::{EndpointState, Shared};
+use crate::durable::RunStore;
 use crate::endpoint::{DuplicatePath, Endpoint};
 use crate::hooks::{Hook, Hooks};
 use crate::llm::Providers;
@@ -92,6 +95,7 @@ use crate::reliability::{
 };
 use crate::spend::Ledger;
 use crate::state::StateStore;
+use fastagentic_policy::keys::endpoint::check_durable;
 
 /// Paths the app answers itself.
 const RESERVED: [&str; 3] = ["/health", "/metrics", "/endpoints"];
@@ -148,6 +152,9 @@ pub enum ServeError {
     /// The shared state store cannot be set up (a bad `FASTAGENTIC_REDIS_URL`, say).
     #[error("the state store cannot be used: {0}")]
     StateStore(#[source] crate::state::StoreError),
+    /// The store of durable runs cannot be opened (a path that cannot be written, say).
+    #[error("the durable run store cannot be used: {0}")]
+    RunStore(#[source] crate::durable::RunStoreError),
     /// Accepting connections failed.
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
@@ -185,6 +192,7 @@ pub struct App {
     connection_limits: ConnectionLimits,
     gateway: Option<Gateway>,
     state_store: Option<Arc<dyn StateStore>>,
+    run_store: Option<Arc<dyn RunStore>>,
 }
 
 impl fmt::Debug for App {
@@ -206,6 +214,7 @@ impl fmt::Debug for App {
             .field("connection_limits", &self.connection_limits)
             .field("gateway", &self.gateway)
             .field("state_store", &self.state_store)
+            .field("run_store", &self.run_store.as_ref().map(|s| s.name()))
             .finish()
     }
 }
@@ -250,6 +259,7 @@ impl App {
             connection_limits: ConnectionLimits::default(),
             gateway: None,
             state_store: None,
+            run_store: None,
         }
     }
 
@@ -303,6 +313,17 @@ impl App {
     /// when it is set; otherwise limits live in each process's memory.
     pub fn state_store(mut self, store: impl StateStore) -> Self {
         self.state_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Keeps the runs of durable endpoints (`durable = true`) in `store`.
+    ///
+    /// Without this, an app that serves a durable endpoint keeps its runs in a SQLite
+    /// file (feature `sqlite`, on by default): the one `FASTAGENTIC_RUNS_PATH` names,
+    /// else `fastagentic-runs.sqlite3` in the working directory, created on start. See
+    /// [`durable`](crate::durable) and the book's "Durable runs".
+    pub fn run_store(mut self, store: impl RunStore) -> Self {
+        self.run_store = Some(Arc::new(store));
         self
     }
 
@@ -565,6 +586,19 @@ impl App {
         Ok(served)
     }
 
+    /// The app's durable runs, when it serves a durable endpoint: in the store set in
+    /// code, else in the default SQLite file.
+    fn durable_runs(&self, states: &[Arc<EndpointState>]) -> Result<Option<Arc<Runs>>, ServeError> {
+        if !states.iter().any(|state| state.served.durable) {
+            return Ok(None);
+        }
+        let store = match &self.run_store {
+            Some(store) => store.clone(),
+            None => default_run_store()?,
+        };
+        Ok(Some(Arc::new(Runs::new(store, states))))
+    }
+
     /// The store set in code, else one from the environment (feature `redis`).
     fn shared_store(&self) -> Result<Option<Arc<dyn StateStore>>, ServeError> {
         if let Some(store) = &self.state_store {
@@ -620,6 +654,13 @@ impl App {
             // Resolved here so `/endpoints` lists the attempt count the pipeline runs.
             entry.policies.retry = (entry.policies.retry.take())
                 .map(|policy| policy.or_max_attempts(self.default_max_attempts));
+            if let Err(problem) = check_durable(entry.durable, entry.stream) {
+                return Err(ServeError::Policies {
+                    path: entry.path.clone(),
+                    origin: entry.origin(),
+                    source: problem.into(),
+                });
+            }
             let builder = entry.pipeline_builder(self.fallback.as_ref());
             let pipeline =
                 self.pipeline(builder, &wiring)
@@ -634,17 +675,42 @@ impl App {
                 shared: shared.clone(),
             }));
         }
+        let runs = self.durable_runs(&states)?;
         let gateway = self.gateway_state(&shared, &wiring)?;
         let labels = (states.iter().map(|state| state.served.path.clone()))
             .chain((gateway.iter().flat_map(|g| g.routes())).map(|route| route.label()));
         warn_unmatched_hooks(&hooks, &labels.collect::<Vec<String>>());
-        let router = router::build(&shared, states, gateway, self.body_limit);
+        let router = router::build(&shared, states, gateway, runs, self.body_limit);
         Ok(Built {
             router,
             hooks,
             hard_stop,
         })
     }
+}
+
+/// The SQLite file `FASTAGENTIC_RUNS_PATH` names, else `fastagentic-runs.sqlite3`.
+#[cfg(feature = "sqlite")]
+fn default_run_store() -> Result<Arc<dyn RunStore>, ServeError> {
+    let path = std::env::var_os(crate::durable::RUNS_PATH_ENV)
+        .filter(|path| !path.is_empty())
+        .map_or_else(
+            || "fastagentic-runs.sqlite3".into(),
+            std::path::PathBuf::from,
+        );
+    let store = crate::durable::SqliteRunStore::open(&path).map_err(ServeError::RunStore)?;
+    tracing::info!(path = %path.display(), "durable runs are kept in this SQLite file");
+    Ok(Arc::new(store))
+}
+
+/// Without SQLite, runs are kept in memory: they survive a timeout, not the process.
+#[cfg(not(feature = "sqlite"))]
+fn default_run_store() -> Result<Arc<dyn RunStore>, ServeError> {
+    tracing::warn!(
+        "durable runs are kept in memory (the `sqlite` feature is off): they survive a \
+         checkpoint, not a restart; pass a store to `App::run_store`"
+    );
+    Ok(Arc::new(crate::durable::MemoryRunStore::new()))
 }
 
 /// What every pipeline of one app is wired to.

@@ -68,6 +68,7 @@ pub struct Route {
     pub(crate) description: String,
     pub(crate) model: Option<String>,
     pub(crate) stream: bool,
+    pub(crate) durable: bool,
     pub(crate) policies: EndpointPolicies,
     handler: Arc<DynHandler>,
 }
@@ -110,6 +111,7 @@ impl Route {
             description: String::new(),
             model: None,
             stream: false,
+            durable: false,
             policies: EndpointPolicies::default(),
             handler,
         }
@@ -140,6 +142,15 @@ impl Route {
     #[must_use]
     pub fn stream(mut self, stream: bool) -> Self {
         self.stream = stream;
+        self
+    }
+
+    /// Whether its runs are durable (like `durable = true`): journaled step by step,
+    /// answered `202` at a checkpoint, resumable at `POST /runs/{id}/resume`. See
+    /// [`durable`](crate::durable).
+    #[must_use]
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
         self
     }
 
@@ -194,6 +205,7 @@ pub(crate) struct Served {
     pub(crate) description: String,
     pub(crate) model: Option<String>,
     pub(crate) stream: bool,
+    pub(crate) durable: bool,
     pub(crate) policies: EndpointPolicies,
     pub(crate) call: Call,
 }
@@ -208,6 +220,7 @@ impl Served {
             description: endpoint.description().to_owned(),
             model: endpoint.model().map(str::to_owned),
             stream: endpoint.stream(),
+            durable: endpoint.durable(),
             policies: endpoint.policies()?,
             call: Call::Registered(endpoint),
         })
@@ -220,6 +233,7 @@ impl Served {
             description: route.description,
             model: route.model,
             stream: route.stream,
+            durable: route.durable,
             policies: route.policies,
             call: Call::Code(route.handler),
         }
@@ -285,7 +299,7 @@ impl Served {
         if policies.fallback.is_none() {
             policies.fallback = global_fallback.map(|chain| self.adopt(chain));
         }
-        policies.builder(&self.path, self.model.as_deref())
+        (policies.builder(&self.path, self.model.as_deref())).durable(self.durable)
     }
 
     /// The app's chain for this endpoint: as is when the endpoint names no model; else

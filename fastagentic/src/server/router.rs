@@ -20,6 +20,7 @@ use super::cost;
 use super::gateway::{self, GatewayState};
 use super::identity::Caller;
 use super::request_id;
+use super::runs::{self, Runs};
 use super::sse;
 use super::state::{EndpointState, Shared};
 use super::status::{Refused, error_response, insert_rate_headers, plain_error};
@@ -34,15 +35,17 @@ pub(crate) fn build(
     shared: &Arc<Shared>,
     endpoints: Vec<Arc<EndpointState>>,
     gateway: Option<Arc<GatewayState>>,
+    runs: Option<Arc<Runs>>,
     body_limit: usize,
 ) -> Router {
     let mut router = Router::new();
     for state in &endpoints {
         let path = state.served.path.clone();
         let state = state.clone();
+        let runs = runs.clone().filter(|_| state.served.durable);
         let route: MethodRouter = post(
             move |headers: HeaderMap, body: Result<Bytes, BytesRejection>| {
-                run_endpoint(state.clone(), headers, body)
+                run_endpoint(state.clone(), runs.clone(), headers, body)
             },
         )
         .fallback(|| async { method_not_allowed("POST") });
@@ -100,6 +103,9 @@ pub(crate) fn build(
     if let Some(gateway) = &gateway {
         router = router.merge(gateway::router(gateway.clone()));
     }
+    if let Some(runs) = runs {
+        router = router.merge(runs::router(shared, runs));
+    }
     let get_only = || async { method_not_allowed("GET, HEAD") };
     router
         .route("/health", health.fallback(get_only))
@@ -122,6 +128,29 @@ pub(crate) fn build(
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(request_id::middleware))
+}
+
+/// A durable endpoint's run: JSON only, since a stream cannot be journaled.
+async fn start_durable(
+    runs: Arc<Runs>,
+    state: Arc<EndpointState>,
+    caller: Caller,
+    headers: &HeaderMap,
+    input: Value,
+    stream: bool,
+) -> Response {
+    if stream {
+        return plain_error(
+            StatusCode::NOT_ACCEPTABLE,
+            ErrorClass::InvalidInput,
+            "this endpoint is durable and answers JSON only: drop `Accept: \
+             text/event-stream` and `\"stream\": true`",
+        );
+    }
+    match runs::Start::of(caller, headers) {
+        Ok(start) => Box::pin(runs::start(runs, state, start, input)).await,
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// Polls a future in place; dropped before it finished, it finishes it in a spawned task.
@@ -313,6 +342,7 @@ fn read_json(body: Result<Bytes, BytesRejection>) -> Result<Value, Refused> {
 /// `POST {path}`: decode, identify, run (streamed or not), answer.
 async fn run_endpoint(
     state: Arc<EndpointState>,
+    runs: Option<Arc<Runs>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -324,11 +354,12 @@ async fn run_endpoint(
             .and_then(|v| v.to_str().ok())
             .unwrap_or(""),
     );
-    in_span(answer(state, headers, body), &span).await
+    in_span(answer(state, runs, headers, body), &span).await
 }
 
 async fn answer(
     state: Arc<EndpointState>,
+    runs: Option<Arc<Runs>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -343,6 +374,9 @@ async fn answer(
     let stream = state.served.stream
         || accepts_event_stream(&headers)
         || input.get("stream") == Some(&Value::Bool(true));
+    if let Some(runs) = runs {
+        return start_durable(runs, state, caller, &headers, input, stream).await;
+    }
     // Cancelled when the client goes away (this future, or the stream body, is dropped)
     // or when the app's drain deadline passes.
     let token = state.shared.hard_stop.child_token();

@@ -101,6 +101,11 @@ impl Pipeline {
         &self.retry
     }
 
+    /// The timeout policy.
+    pub fn timeout_policy(&self) -> &TimeoutPolicy {
+        &self.timeout
+    }
+
     /// The endpoint's own rate limiter, if it has limits.
     pub fn rate_limiter(&self) -> Option<&RateLimiter> {
         self.limiter.as_ref()
