@@ -90,6 +90,9 @@ pub mod guide {
     #[doc = include_str!("../../book/src/replicas.md")]
     pub struct Replicas;
 
+    #[doc = include_str!("../../book/src/durable-runs.md")]
+    pub struct DurableRuns;
+
     #[doc = include_str!("../../book/src/timeouts.md")]
     pub struct Timeouts;
 

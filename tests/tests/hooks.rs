@@ -566,10 +566,10 @@ async fn a_rate_limit_names_the_limit() {
     assert_eq!(seen[3].error, Some(ErrorClass::RateLimit));
 }
 
-// on_startup and on_shutdown belong to the App, which does not exist yet; on_tool_call,
-// on_tool_result, on_checkpoint and on_resume have no subsystem yet (tools, durable
-// runs). No pipeline fires them, so these hooks are not scoped: they register now and
-// run when their events are dispatched (here by hand, as the App will).
+// on_startup and on_shutdown come from `App::serve`, the tool events from tool calls and
+// on_checkpoint / on_resume from durable runs, none of which these pipelines make (the
+// server, tools and durable tests see them fire). Here the `#[hook]`s for them are checked
+// to register unscoped and to run when their events are dispatched by hand.
 
 #[hook("on_startup")]
 fn unfired_startup(ctx: &mut HookContext) {
