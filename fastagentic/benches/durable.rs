@@ -10,7 +10,6 @@
 //! since the goal is a p99 (≤ 1 ms). Run with
 //! `cargo bench -p fastagentic --bench durable`.
 
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -77,7 +76,7 @@ fn bench(c: &mut Criterion) {
                 index += 1;
                 let appended =
                     runtime.block_on(store.append(run_id.as_str().into(), step, i64::MAX));
-                black_box(appended.expect("appended"));
+                appended.expect("appended");
             });
         });
     }
