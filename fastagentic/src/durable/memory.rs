@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::Value;
 
 use super::{Claim, Created, NewRun, RunRecord, RunStatus, RunStore, RunStoreError, RunSummary};
-use super::{StepRecord, wall_ms};
+use super::{StepRecord, ready, wall_ms};
 use crate::llm::BoxFuture;
 
 /// Runs kept in this process's memory: they survive a timeout and a failure, so they can
@@ -30,8 +30,11 @@ impl MemoryRunStore {
     }
 }
 
-fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
-    Box::pin(std::future::ready(value))
+fn no_run(run_id: &str) -> RunStoreError {
+    RunStoreError::Io {
+        store: "memory",
+        message: format!("no run {run_id}"),
+    }
 }
 
 impl RunStore for MemoryRunStore {
@@ -75,10 +78,7 @@ impl RunStore for MemoryRunStore {
         lease_until_ms: i64,
     ) -> BoxFuture<'_, Result<(), RunStoreError>> {
         ready(self.with(|runs| {
-            let run = runs.get_mut(&run_id).ok_or_else(|| RunStoreError::Io {
-                store: "memory",
-                message: format!("no run {run_id}"),
-            })?;
+            let run = runs.get_mut(&run_id).ok_or_else(|| no_run(&run_id))?;
             if run.steps.iter().any(|s| s.index == step.index) {
                 return Err(RunStoreError::StepExists {
                     run_id,
@@ -124,10 +124,7 @@ impl RunStore for MemoryRunStore {
         result: Option<Value>,
     ) -> BoxFuture<'_, Result<(), RunStoreError>> {
         ready(self.with(|runs| {
-            let run = runs.get_mut(&run_id).ok_or_else(|| RunStoreError::Io {
-                store: "memory",
-                message: format!("no run {run_id}"),
-            })?;
+            let run = runs.get_mut(&run_id).ok_or_else(|| no_run(&run_id))?;
             run.status = status;
             run.result = result;
             run.lease_until_ms = 0;

@@ -192,6 +192,11 @@ pub enum RunStoreError {
     },
 }
 
+/// An answer the stores have at once: both do their work on the calling task.
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
 /// Milliseconds since the Unix epoch, on the wall clock: leases and timestamps are read
 /// by other processes, so they cannot be on a process's monotonic clock.
 pub(crate) fn wall_ms() -> i64 {

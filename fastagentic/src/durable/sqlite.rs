@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{Claim, Created, NewRun, RunRecord, RunStatus, RunStore, RunStoreError, RunSummary};
-use super::{StepRecord, wall_ms};
+use super::{StepRecord, ready, wall_ms};
 use crate::llm::BoxFuture;
 
 const SCHEMA: &str = "
@@ -96,25 +96,13 @@ impl SqliteRunStore {
     /// Bounds each wait for the file's lock (held by another process writing): a write
     /// that cannot start within `limit` fails instead of hanging. Default 5 s.
     pub fn lock_timeout(self, limit: Duration) -> Result<Self, RunStoreError> {
-        self.locked(|c| c.busy_timeout(limit))
+        self.with(|c| c.busy_timeout(limit))
             .map_err(|err| io(&err))?;
         Ok(self)
     }
 
-    fn locked<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        f(&mut self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn run(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<Option<RunRecord>, RunStoreError>,
-    ) -> Result<Option<RunRecord>, RunStoreError> {
+    /// Runs `f` on the connection, holding it.
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         f(&mut self
             .connection
             .lock()
@@ -127,10 +115,6 @@ fn io(err: &rusqlite::Error) -> RunStoreError {
         store: "sqlite",
         message: err.to_string(),
     }
-}
-
-fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
-    Box::pin(std::future::ready(value))
 }
 
 /// The run `run_id` with its journal, read inside `c`'s current transaction.
@@ -283,13 +267,7 @@ impl RunStore for SqliteRunStore {
     }
 
     fn create(&self, new: NewRun) -> BoxFuture<'_, Result<Created, RunStoreError>> {
-        let created = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let result = create(&created, &new);
-        drop(created);
-        ready(result)
+        ready(self.with(|c| create(c, &new)))
     }
 
     fn append(
@@ -298,13 +276,7 @@ impl RunStore for SqliteRunStore {
         step: StepRecord,
         lease_until_ms: i64,
     ) -> BoxFuture<'_, Result<(), RunStoreError>> {
-        let mut connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let result = append(&mut connection, &run_id, &step, lease_until_ms);
-        drop(connection);
-        ready(result)
+        ready(self.with(|c| append(c, &run_id, &step, lease_until_ms)))
     }
 
     fn claim(
@@ -313,13 +285,7 @@ impl RunStore for SqliteRunStore {
         now_ms: i64,
         lease_until_ms: i64,
     ) -> BoxFuture<'_, Result<Claim, RunStoreError>> {
-        let mut connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let result = claim(&mut connection, &run_id, now_ms, lease_until_ms);
-        drop(connection);
-        ready(result)
+        ready(self.with(|c| claim(c, &run_id, now_ms, lease_until_ms)))
     }
 
     fn finish(
@@ -328,7 +294,7 @@ impl RunStore for SqliteRunStore {
         status: RunStatus,
         result: Option<Value>,
     ) -> BoxFuture<'_, Result<(), RunStoreError>> {
-        let done = self.locked(|c| {
+        let done = self.with(|c| {
             c.execute(
                 "UPDATE fastagentic_runs SET status = ?2, result = ?3, lease_until_ms = 0, \
                  updated_ms = ?4 WHERE run_id = ?1",
@@ -344,7 +310,7 @@ impl RunStore for SqliteRunStore {
     }
 
     fn get(&self, run_id: Arc<str>) -> BoxFuture<'_, Result<Option<RunRecord>, RunStoreError>> {
-        ready(self.run(|c| load(c, &run_id)))
+        ready(self.with(|c| load(c, &run_id)))
     }
 
     fn list(
@@ -353,7 +319,7 @@ impl RunStore for SqliteRunStore {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<RunSummary>, RunStoreError>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let found = self.locked(|c| {
+        let found = self.with(|c| {
             let mut statement = c.prepare_cached(
                 "SELECT r.run_id, r.endpoint, r.status, r.created_ms, r.updated_ms, \
                  (SELECT COUNT(*) FROM fastagentic_steps s WHERE s.run_id = r.run_id) \
@@ -398,7 +364,7 @@ impl RunStore for SqliteRunStore {
     }
 
     fn delete_ended_before(&self, before_ms: i64) -> BoxFuture<'_, Result<u64, RunStoreError>> {
-        let deleted = self.locked(|c| {
+        let deleted = self.with(|c| {
             c.execute(
                 "DELETE FROM fastagentic_runs WHERE status IN ('completed', 'failed') \
                  AND updated_ms < ?1",
