@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use fastagentic::durable::{MemoryRunStore, RunStatus, RunStore, SqliteRunStore, StepRecord};
+use fastagentic::durable::{MemoryRunStore, RunStatus, RunStore, SqliteRunStore};
 use fastagentic::hooks::{Hook, HookContext};
 use fastagentic::llm::{MockProvider, Providers};
 use fastagentic::prelude::*;
@@ -22,9 +22,7 @@ use fastagentic::server::Route;
 use fastagentic::spend::Ledger;
 use fastagentic::tools::Tool;
 use schemars::JsonSchema;
-use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use serde_json::json;
 
 /// A SQLite file of its own for one test, removed when dropped.
 struct TempDb(PathBuf);
@@ -57,65 +55,7 @@ fn fastrand_u64() -> u64 {
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
-struct Server {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Server {
-    async fn start(app: App) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(app.serve_with(listener, async move {
-            let _ = stopped.await;
-        }));
-        Server {
-            base,
-            stop: Some(stop),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        client()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        client().get(self.url(path)).send().await.unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response.headers().get(name).and_then(|v| v.to_str().ok())
-}
+use fastagentic_tests::served::{Server, client, header, json_of};
 
 // ---- the endpoint of the main test, written as a user would ----
 
@@ -498,86 +438,20 @@ fn a_durable_route_cannot_stream() {
 
 // ---- the SQLite store itself ----
 
-fn step(index: u32, name: &str) -> StepRecord {
-    StepRecord::new(index, name, json!({ "index": index }))
+#[tokio::test]
+async fn the_memory_store_keeps_its_promises() {
+    fastagentic_tests::run_stores::conformance(Arc::new(MemoryRunStore::new())).await;
 }
 
 #[tokio::test]
-async fn the_sqlite_store_keeps_runs_across_opens_and_claims_each_once() {
-    use fastagentic::durable::{Claim, Created, NewRun};
+async fn the_sqlite_store_keeps_its_promises_across_opens() {
     let db = TempDb::new("store");
-    let store = db.open();
-    let now = 1_000_000;
-    let new = |id: &str, key: Option<&str>| {
-        let mut run = NewRun::new(id, "/e", json!({"q": 1}), now, now + 10_000);
-        run.idempotency_key = key.map(str::to_owned);
-        run
-    };
-    assert!(matches!(
-        store.create(new("run_a", Some("k"))).await.unwrap(),
-        Created::New
-    ));
-    let Created::Existing(existing) = store.create(new("run_b", Some("k"))).await.unwrap() else {
-        panic!("the key is taken");
-    };
-    assert_eq!(&*existing.run_id, "run_a");
-    let one = step(0, "one");
-    store
-        .append("run_a".into(), one.clone(), now + 20_000)
-        .await
-        .unwrap();
-    let twice = store.append("run_a".into(), step(0, "again"), now).await;
-    assert!(
-        twice
-            .unwrap_err()
-            .to_string()
-            .contains("already has a step 0")
-    );
-
-    // Held by its creator until the lease runs out; then one claim wins.
-    let busy = store
-        .claim("run_a".into(), now + 5_000, now + 50_000)
-        .await
-        .unwrap();
-    assert!(matches!(busy, Claim::Busy(_)));
-    let claimed = store
-        .claim("run_a".into(), now + 30_000, now + 90_000)
-        .await
-        .unwrap();
-    let Claim::Claimed(run) = claimed else {
-        panic!("the lease ran out")
-    };
-    assert_eq!(run.steps, std::slice::from_ref(&one));
-    let second = store
-        .claim("run_a".into(), now + 30_000, now + 90_000)
-        .await
-        .unwrap();
-    assert!(matches!(second, Claim::Busy(_)));
-
-    // A new connection to the file (a restarted process) sees the same journal.
-    store
-        .finish(
-            "run_a".into(),
-            RunStatus::Completed,
-            Some(json!({"ok": true})),
-        )
-        .await
-        .unwrap();
-    drop(store);
+    fastagentic_tests::run_stores::conformance(Arc::new(db.open())).await;
+    // A new connection to the file (a restarted process) sees the same runs.
     let reopened = db.open();
-    let run = reopened.get("run_a".into()).await.unwrap().unwrap();
-    assert_eq!(run.status, RunStatus::Completed);
-    assert_eq!(run.result, Some(json!({"ok": true})));
-    assert_eq!(run.steps, std::slice::from_ref(&one));
-    let done = reopened.claim("run_a".into(), now, now).await.unwrap();
-    assert!(matches!(done, Claim::Completed(_)));
-    assert!(matches!(
-        reopened.claim("run_x".into(), now, now).await.unwrap(),
-        Claim::Unknown
-    ));
-
-    // Retention: ended runs before the cut go, with their steps.
-    let deleted = reopened.delete_ended_before(i64::MAX).await.unwrap();
-    assert_eq!(deleted, 1);
-    assert!(reopened.get("run_a".into()).await.unwrap().is_none());
+    let left = reopened.list(None, 10).await.unwrap();
+    assert_eq!(left.len(), 3);
+    let run = reopened.get("run_c".into()).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Running);
+    assert_eq!(run.input, json!({"q": "run_c"}));
 }

@@ -15,11 +15,16 @@
 //! there fails with an error naming both (see the book's "Durable runs").
 //!
 //! Where runs are kept is a [`RunStore`]: [`SqliteRunStore`] (feature `sqlite`, on by
-//! default) in one file, or [`MemoryRunStore`] in the process.
+//! default) in one file, `PostgresRunStore` (feature `postgres`) in a database every
+//! replica shares, or [`MemoryRunStore`] in the process.
 
 mod journal;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod row;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -31,6 +36,8 @@ use crate::llm::BoxFuture;
 
 pub(crate) use self::journal::{Journal, StepCursor};
 pub use self::memory::MemoryRunStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresRunStore;
 pub use self::record::{RunRecord, RunStatus, RunSummary, StepRecord};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteRunStore;

@@ -8,14 +8,13 @@
 //! a blocking thread would cost; waits for the file's lock are bounded by `busy_timeout`.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use rust_decimal::Decimal;
 use serde_json::Value;
 
+use super::row::{RUN_COLUMNS, RawRun, RawStep, RawSummary, STEP_COLUMNS, json, usage_json};
 use super::{Claim, Created, NewRun, RunRecord, RunStatus, RunStore, RunStoreError, RunSummary};
 use super::{StepRecord, ready, wall_ms};
 use crate::llm::BoxFuture;
@@ -49,9 +48,6 @@ CREATE TABLE IF NOT EXISTS fastagentic_steps (
     PRIMARY KEY (run_id, idx)
 );
 ";
-
-const RUN_COLUMNS: &str = "run_id, endpoint, status, input, idempotency_key, user_id, \
-                           tenant_id, result, created_ms, updated_ms, lease_until_ms";
 
 /// Durable runs in one SQLite file (feature `sqlite`, on by default; SQLite is compiled
 /// in, nothing to install). Several processes on one host may share the file; for
@@ -121,20 +117,19 @@ fn io(err: &rusqlite::Error) -> RunStoreError {
 fn load(c: &Connection, run_id: &str) -> Result<Option<RunRecord>, RunStoreError> {
     let query = format!("SELECT {RUN_COLUMNS} FROM fastagentic_runs WHERE run_id = ?1");
     let row = c
-        .query_row(&query, [run_id], RawRun::read)
+        .query_row(&query, [run_id], read_run)
         .optional()
         .map_err(|err| io(&err))?;
     let Some(row) = row else {
         return Ok(None);
     };
     let mut statement = c
-        .prepare_cached(
-            "SELECT idx, name, output, model, usage, cost_usd, completed_ms \
-             FROM fastagentic_steps WHERE run_id = ?1 ORDER BY idx",
-        )
+        .prepare_cached(&format!(
+            "SELECT {STEP_COLUMNS} FROM fastagentic_steps WHERE run_id = ?1 ORDER BY idx"
+        ))
         .map_err(|err| io(&err))?;
     let steps = statement
-        .query_map([run_id], RawStep::read)
+        .query_map([run_id], read_step)
         .map_err(|err| io(&err))?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(|err| io(&err))?;
@@ -146,119 +141,33 @@ fn load(c: &Connection, run_id: &str) -> Result<Option<RunRecord>, RunStoreError
 }
 
 /// A `fastagentic_runs` row as SQLite gives it.
-struct RawRun {
-    run_id: String,
-    endpoint: String,
-    status: String,
-    input: String,
-    idempotency_key: Option<String>,
-    user: Option<String>,
-    tenant: Option<String>,
-    result: Option<String>,
-    created_ms: i64,
-    updated_ms: i64,
-    lease_until_ms: i64,
-}
-
-impl RawRun {
-    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(RawRun {
-            run_id: row.get(0)?,
-            endpoint: row.get(1)?,
-            status: row.get(2)?,
-            input: row.get(3)?,
-            idempotency_key: row.get(4)?,
-            user: row.get(5)?,
-            tenant: row.get(6)?,
-            result: row.get(7)?,
-            created_ms: row.get(8)?,
-            updated_ms: row.get(9)?,
-            lease_until_ms: row.get(10)?,
-        })
-    }
-
-    fn parse(self, steps: Vec<StepRecord>) -> Result<RunRecord, RunStoreError> {
-        let run_id: Arc<str> = self.run_id.into();
-        let corrupt = |what: &str| RunStoreError::Corrupt {
-            run_id: run_id.clone(),
-            message: what.to_owned(),
-        };
-        let status = RunStatus::parse(&self.status)
-            .ok_or_else(|| corrupt(&format!("unknown status `{}`", self.status)))?;
-        let input = serde_json::from_str(&self.input).map_err(|e| corrupt(&e.to_string()))?;
-        let result = (self.result.as_deref())
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| corrupt(&e.to_string()))?;
-        Ok(RunRecord {
-            run_id: run_id.clone(),
-            endpoint: self.endpoint.into(),
-            status,
-            input,
-            idempotency_key: self.idempotency_key,
-            user: self.user.map(Into::into),
-            tenant: self.tenant.map(Into::into),
-            steps,
-            result,
-            created_ms: self.created_ms,
-            updated_ms: self.updated_ms,
-            lease_until_ms: self.lease_until_ms,
-        })
-    }
+fn read_run(row: &Row<'_>) -> rusqlite::Result<RawRun> {
+    Ok(RawRun {
+        run_id: row.get(0)?,
+        endpoint: row.get(1)?,
+        status: row.get(2)?,
+        input: row.get(3)?,
+        idempotency_key: row.get(4)?,
+        user: row.get(5)?,
+        tenant: row.get(6)?,
+        result: row.get(7)?,
+        created_ms: row.get(8)?,
+        updated_ms: row.get(9)?,
+        lease_until_ms: row.get(10)?,
+    })
 }
 
 /// A `fastagentic_steps` row as SQLite gives it.
-struct RawStep {
-    index: u32,
-    name: String,
-    output: String,
-    model: Option<String>,
-    usage: Option<String>,
-    cost_usd: Option<String>,
-    completed_ms: i64,
-}
-
-impl RawStep {
-    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(RawStep {
-            index: row.get(0)?,
-            name: row.get(1)?,
-            output: row.get(2)?,
-            model: row.get(3)?,
-            usage: row.get(4)?,
-            cost_usd: row.get(5)?,
-            completed_ms: row.get(6)?,
-        })
-    }
-
-    fn parse(self, run_id: &str) -> Result<StepRecord, RunStoreError> {
-        let corrupt = |message: String| RunStoreError::Corrupt {
-            run_id: run_id.into(),
-            message: format!("step {}: {message}", self.index),
-        };
-        let output = serde_json::from_str(&self.output).map_err(|e| corrupt(e.to_string()))?;
-        let usage = (self.usage.as_deref())
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?;
-        let cost_usd = (self.cost_usd.as_deref())
-            .map(Decimal::from_str)
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?;
-        Ok(StepRecord {
-            index: self.index,
-            name: self.name,
-            output,
-            model: self.model,
-            usage,
-            cost_usd,
-            completed_ms: self.completed_ms,
-        })
-    }
-}
-
-fn json(value: &Value) -> String {
-    value.to_string()
+fn read_step(row: &Row<'_>) -> rusqlite::Result<RawStep> {
+    Ok(RawStep {
+        index: row.get(0)?,
+        name: row.get(1)?,
+        output: row.get(2)?,
+        model: row.get(3)?,
+        usage: row.get(4)?,
+        cost_usd: row.get(5)?,
+        completed_ms: row.get(6)?,
+    })
 }
 
 impl RunStore for SqliteRunStore {
@@ -328,38 +237,20 @@ impl RunStore for SqliteRunStore {
             )?;
             let rows =
                 statement.query_map(params![status.map(RunStatus::as_str), limit], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, u32>(5)?,
-                    ))
+                    Ok(RawSummary {
+                        run_id: row.get(0)?,
+                        endpoint: row.get(1)?,
+                        status: row.get(2)?,
+                        created_ms: row.get(3)?,
+                        updated_ms: row.get(4)?,
+                        steps: row.get(5)?,
+                    })
                 })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         });
-        let summaries = found.map_err(|err| io(&err)).and_then(|rows| {
-            rows.into_iter()
-                .map(
-                    |(run_id, endpoint, status, created_ms, updated_ms, steps)| {
-                        let status =
-                            RunStatus::parse(&status).ok_or_else(|| RunStoreError::Corrupt {
-                                run_id: run_id.as_str().into(),
-                                message: format!("unknown status `{status}`"),
-                            })?;
-                        Ok(RunSummary {
-                            run_id: run_id.into(),
-                            endpoint: endpoint.into(),
-                            status,
-                            steps,
-                            created_ms,
-                            updated_ms,
-                        })
-                    },
-                )
-                .collect()
-        });
+        let summaries = found
+            .map_err(|err| io(&err))
+            .and_then(|rows| rows.into_iter().map(RawSummary::parse).collect());
         ready(summaries)
     }
 
@@ -421,11 +312,7 @@ fn append(
     lease_until_ms: i64,
 ) -> Result<(), RunStoreError> {
     let tx = c.transaction().map_err(|err| io(&err))?;
-    let usage = step.usage.map(|u| serde_json::to_string(&u)).transpose();
-    let usage = usage.map_err(|err| RunStoreError::Io {
-        store: "sqlite",
-        message: err.to_string(),
-    })?;
+    let usage = usage_json(step, "sqlite")?;
     let inserted = tx.execute(
         "INSERT INTO fastagentic_steps (run_id, idx, name, output, model, usage, cost_usd, \
          completed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
