@@ -455,3 +455,37 @@ async fn the_sqlite_store_keeps_its_promises_across_opens() {
     assert_eq!(run.status, RunStatus::Running);
     assert_eq!(run.input, json!({"q": "run_c"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_that_ended_longer_ago_than_the_retention_are_deleted() {
+    use fastagentic::durable::NewRun;
+    let db = TempDb::new("retention");
+    let store = db.open();
+    let statuses = [
+        ("run_done", RunStatus::Completed),
+        ("run_failed", RunStatus::Failed),
+        ("run_paused", RunStatus::Checkpointed),
+    ];
+    for (id, status) in statuses {
+        let new = NewRun::new(id, "/gated", json!(null), 0, 0);
+        store.create(new).await.unwrap();
+        store.finish(id.into(), status, None).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let gate = Arc::new(AtomicBool::new(true));
+    let app = App::bare("Retention")
+        .route(gated("/gated", gate, Arc::new(AtomicU32::new(0))))
+        .run_store(db.open())
+        .run_retention(Some(Duration::from_millis(10)));
+    let _server = Server::start(app).await;
+    for _ in 0..200 {
+        if store.get("run_done".into()).await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(store.get("run_done".into()).await.unwrap().is_none());
+    assert!(store.get("run_failed".into()).await.unwrap().is_none());
+    let paused = store.get("run_paused".into()).await.unwrap();
+    assert!(paused.is_some(), "a checkpointed run waits for its resume");
+}

@@ -193,6 +193,7 @@ pub struct App {
     gateway: Option<Gateway>,
     state_store: Option<Arc<dyn StateStore>>,
     run_store: Option<Arc<dyn RunStore>>,
+    run_retention: Option<Duration>,
 }
 
 impl fmt::Debug for App {
@@ -224,6 +225,7 @@ struct Built {
     router: Router,
     hooks: Arc<Hooks>,
     hard_stop: HardStop,
+    runs: Option<Arc<Runs>>,
 }
 
 impl App {
@@ -260,6 +262,7 @@ impl App {
             gateway: None,
             state_store: None,
             run_store: None,
+            run_retention: Some(runs::DEFAULT_RETENTION),
         }
     }
 
@@ -324,6 +327,16 @@ impl App {
     /// [`durable`](crate::durable) and the book's "Durable runs".
     pub fn run_store(mut self, store: impl RunStore) -> Self {
         self.run_store = Some(Arc::new(store));
+        self
+    }
+
+    /// How long runs that ended (`completed` or `failed`) are kept before the app
+    /// deletes them with their journals (default 7 days); `None` keeps them forever.
+    /// Checkpointed and running runs are never deleted. The app sweeps its store when
+    /// it starts and then every tenth of `keep` (at most hourly, at least every
+    /// second); replicas sharing a store each sweep it, which is harmless.
+    pub fn run_retention(mut self, keep: Option<Duration>) -> Self {
+        self.run_retention = keep;
         self
     }
 
@@ -525,6 +538,9 @@ impl App {
             tracing::info!(%address, title = %self.title, "serving");
         }
         fire(&built.hooks, EventKind::Startup).await;
+        let sweeper = (built.runs.as_ref())
+            .zip(self.run_retention)
+            .map(|(runs, keep)| tokio::spawn(runs::sweep(runs.store.clone(), keep)));
         let result = shutdown::serve(
             listener,
             built.router,
@@ -535,6 +551,9 @@ impl App {
             self.metrics.clone(),
         )
         .await;
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         fire(&built.hooks, EventKind::Shutdown).await;
         result
     }
@@ -680,11 +699,12 @@ impl App {
         let labels = (states.iter().map(|state| state.served.path.clone()))
             .chain((gateway.iter().flat_map(|g| g.routes())).map(|route| route.label()));
         warn_unmatched_hooks(&hooks, &labels.collect::<Vec<String>>());
-        let router = router::build(&shared, states, gateway, runs, self.body_limit);
+        let router = router::build(&shared, states, gateway, runs.clone(), self.body_limit);
         Ok(Built {
             router,
             hooks,
             hard_stop,
+            runs,
         })
     }
 }

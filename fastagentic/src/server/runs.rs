@@ -33,6 +33,25 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The most runs `GET /runs` lists at once.
 const MAX_LISTED: usize = 500;
 
+/// How long ended runs are kept unless `App::run_retention` says otherwise.
+pub(crate) const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Deletes the runs that ended more than `keep` ago, now and then every tenth of
+/// `keep` (between 1 s and an hour), until the app stops.
+pub(crate) async fn sweep(store: Arc<dyn RunStore>, keep: Duration) {
+    let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let before_ms = wall_ms().saturating_sub(keep_ms);
+        match store.delete_ended_before(before_ms).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted runs past their retention"),
+            Err(err) => tracing::warn!(%err, "could not delete runs past their retention"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// The app's durable runs: where they are kept, and the endpoints that run them.
 pub(crate) struct Runs {
     pub(crate) store: Arc<dyn RunStore>,
