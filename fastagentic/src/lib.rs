@@ -41,6 +41,7 @@ pub mod server;
 pub mod spend;
 pub mod state;
 pub mod tools;
+mod usd;
 
 #[doc(hidden)]
 #[path = "private.rs"]

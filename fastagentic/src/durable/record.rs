@@ -74,7 +74,7 @@ pub struct StepRecord {
     pub usage: Option<Usage>,
     /// What a model call cost, in US dollars, when known.
     #[serde(
-        with = "rust_decimal::serde::float_option",
+        with = "crate::usd::float_option",
         skip_serializing_if = "Option::is_none",
         default
     )]

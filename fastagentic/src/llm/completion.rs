@@ -188,7 +188,7 @@ pub struct Completion {
     /// `None` when the usage or the model's price is unknown — never a made-up zero.
     /// Filled in by [`ctx.llm()`](crate::AgentContext::llm); computed in decimal, a
     /// JSON number when serialized.
-    #[serde(default, with = "rust_decimal::serde::float_option")]
+    #[serde(default, with = "crate::usd::float_option")]
     pub cost_usd: Option<rust_decimal::Decimal>,
 }
 
@@ -212,5 +212,23 @@ impl Completion {
     pub fn with_usage(mut self, usage: Usage) -> Self {
         self.usage = Some(usage);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_completion_reads_back_what_it_writes() {
+        let mut completion = Completion::new("mock", "m", "hi");
+        completion.cost_usd = Some(rust_decimal::Decimal::new(12_345, 8));
+        let text = serde_json::to_string(&completion).unwrap();
+        let from_text: Completion = serde_json::from_str(&text).unwrap();
+        assert_eq!(from_text.cost_usd, completion.cost_usd);
+        let value = serde_json::to_value(&completion).unwrap();
+        let from_value: Completion = serde_json::from_value(value).unwrap();
+        assert_eq!(from_value.cost_usd, completion.cost_usd);
     }
 }

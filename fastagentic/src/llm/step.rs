@@ -19,7 +19,7 @@ pub struct AgentStep {
     /// Tokens the call used, when the provider said.
     pub usage: Option<Usage>,
     /// What the call cost in US dollars, when its usage and price are known.
-    #[serde(with = "rust_decimal::serde::float_option")]
+    #[serde(with = "crate::usd::float_option")]
     pub cost_usd: Option<Decimal>,
     /// The tools it asked for, in order.
     pub tool_calls: Vec<String>,
