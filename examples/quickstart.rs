@@ -1,4 +1,4 @@
-//! The quickstart: an agent server with three endpoints, ready in one command.
+//! The quickstart: an agent server with four endpoints, ready in one command.
 //!
 //! ```text
 //! cargo run --example quickstart
@@ -12,6 +12,13 @@
 //! - `POST /agent` takes `{"question"}` and lets the model use two tools, a calculator
 //!   and a clock, until it answers `{"answer", "steps", "tools_used", "cost_usd"}`; with
 //!   `Accept: text/event-stream` it streams the tool calls, their results and the text.
+//!
+//! - `POST /research` takes `{"topic"}` and is *durable*: three model calls with a clock
+//!   reading between them, under a deadline deliberately too short for all of them. A run
+//!   the deadline cuts answers `202` with `Location: /runs/{id}`; `POST
+//!   /runs/{id}/resume` runs it on from its journal (the calls already answered are not
+//!   made, or paid for, again). Runs are kept in `fastagentic-runs.sqlite3` (or the file
+//!   `FASTAGENTIC_RUNS_PATH` names), so they survive a restart too.
 //!
 //! - `POST /v1/chat/completions` and `GET /v1/models` speak OpenAI's Chat Completions
 //!   API, so the official SDKs and any OpenAI-style client work unchanged with
@@ -336,6 +343,72 @@ async fn agent(ctx: AgentContext, question: Question) -> Result<AgentReply, Agen
     })
 }
 
+/// The researcher's instructions; the mock answers prompts carrying them slowly, the way
+/// a long answer from a real model takes time.
+const RESEARCHER: &str = "You are a careful researcher. Answer in plain prose.";
+
+/// How long the mock takes over each research call: two fit in `/research`'s deadline,
+/// three do not.
+const MOCK_RESEARCH_LATENCY: Duration = Duration::from_millis(600);
+
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
+struct Topic {
+    /// What to research.
+    topic: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Research {
+    topic: String,
+    outline: String,
+    draft: String,
+    summary: String,
+    /// When the sources were read: recorded once, so a resumed run reports the same.
+    sources_read_at: String,
+    /// What the run's three model calls cost, whichever requests made them.
+    cost_usd: Option<f64>,
+}
+
+/// Researches a topic in three model calls, under a deadline two of them fill.
+///
+/// Durable: each call (and the clock reading between them) is a step of the run's
+/// journal. When the 1.5 s deadline cuts the run it answers 202 with where to resume it;
+/// a resume answers the steps already done from the journal and makes only the rest.
+#[agent_endpoint(
+    path = "/research",
+    durable = true,
+    timeout(total_ms = 1_500, checkpoint_ms = 1_000, on_timeout = "checkpoint")
+)]
+async fn research(ctx: AgentContext, topic: Topic) -> Result<Research, AgentError> {
+    let llm = ctx.llm().with_model(default_model());
+    let ask = |task: String| Prompt::user(task).system(RESEARCHER);
+    let outline = llm
+        .complete(ask(format!("Outline three points about {}.", topic.topic)))
+        .await?;
+    // Not a model call, and not deterministic: as a step it is read once per run.
+    let sources_read_at = ctx
+        .step("read sources", async {
+            Ok::<_, AgentError>(httpdate::fmt_http_date(std::time::SystemTime::now()))
+        })
+        .await?;
+    let draft = llm
+        .complete(ask(format!("Write up this outline:\n{}", outline.text)))
+        .await?;
+    let summary = llm
+        .complete(ask(format!("Summarize in one sentence:\n{}", draft.text)))
+        .await?;
+    let calls = [&outline, &draft, &summary];
+    let cost: Option<rust_decimal::Decimal> = calls.iter().map(|c| c.cost_usd).sum();
+    Ok(Research {
+        topic: topic.topic,
+        outline: outline.text,
+        draft: draft.text,
+        summary: summary.text,
+        sources_read_at,
+        cost_usd: cost.and_then(|cost| cost.try_into().ok()),
+    })
+}
+
 /// The mock as a scripted agent, for when no key is set: asked a question with tools on
 /// offer, it calls the clock and, when the question holds two numbers, the calculator
 /// (adding them, or whatever `times`, `minus` or `divided` asks); once the tools have
@@ -344,6 +417,16 @@ fn scripted_agent(model: &str, prompt: &Prompt) -> Option<MockReply> {
     // The first model of the `outage-drill` route is down for good.
     if model == "outage" {
         return Some(MockReply::overloaded());
+    }
+    let researching = prompt
+        .messages()
+        .iter()
+        .any(|m| m.role == Role::System && m.content == RESEARCHER);
+    if researching {
+        let asked = prompt.messages().last().map_or("", |m| m.content.as_str());
+        let first_line = asked.lines().next().unwrap_or("");
+        let reply = format!("(mock) An answer to: {first_line}");
+        return Some(MockReply::text(reply).latency(MOCK_RESEARCH_LATENCY));
     }
     let offered = |name: &str| prompt.tools.iter().any(|t| t.name == name);
     let answered = prompt.messages().iter().any(|m| m.role == Role::Tool);
@@ -409,6 +492,10 @@ async fn main() -> Result<(), fastagentic::ServeError> {
     println!(
         "  curl -s http://127.0.0.1:{port}/agent -H 'content-type: application/json' \
          -d '{{\"question\": \"What is 12 times 7, and what time is it?\"}}'"
+    );
+    println!(
+        "  curl -si http://127.0.0.1:{port}/research -H 'content-type: application/json' \
+         -d '{{\"topic\": \"circuit breakers\"}}'   (202: then POST the `resume` URL)"
     );
     println!(
         "  curl -s http://127.0.0.1:{port}/v1/chat/completions -H 'content-type: application/json' \

@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -48,6 +49,9 @@ class Quickstart:
             if not k.endswith(("_API_KEY", "_BASE_URL"))
         }
         child_env.update(env, PORT=str(self.port), HOST="127.0.0.1")
+        # Its durable runs go to a file of this check's own, not the working directory.
+        self.runs = tempfile.TemporaryDirectory(prefix="fastagentic-sdk-")
+        child_env["FASTAGENTIC_RUNS_PATH"] = os.path.join(self.runs.name, "runs.sqlite3")
         self.process = subprocess.Popen(
             [binary], env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )

@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -37,6 +38,9 @@ def main(binary: str) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     env.update(PORT=str(port), HOST="127.0.0.1")
+    # Its durable runs go to a file of this check's own, not the working directory.
+    runs = tempfile.TemporaryDirectory(prefix="fastagentic-openapi-")
+    env["FASTAGENTIC_RUNS_PATH"] = os.path.join(runs.name, "runs.sqlite3")
     process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
