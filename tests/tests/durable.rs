@@ -489,3 +489,46 @@ async fn runs_that_ended_longer_ago_than_the_retention_are_deleted() {
     let paused = store.get("run_paused".into()).await.unwrap();
     assert!(paused.is_some(), "a checkpointed run waits for its resume");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_the_durable_answers_and_the_runs_routes() {
+    let gate = Arc::new(AtomicBool::new(true));
+    let app = App::bare("Documented")
+        .route(gated("/gated", gate, Arc::new(AtomicU32::new(0))))
+        .run_store(MemoryRunStore::new());
+    let server = Server::start(app).await;
+    let document = json_of(server.get("/openapi.json").await).await;
+    let post = &document["paths"]["/gated"]["post"];
+    let statuses: Vec<&str> = post["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for status in ["200", "202", "406", "409"] {
+        assert!(statuses.contains(&status), "{status} in {statuses:?}");
+    }
+    assert!(post["responses"]["200"]["content"]["text/event-stream"].is_null());
+    assert_eq!(post["parameters"][0]["name"], "Idempotency-Key");
+    let accepted = &post["responses"]["202"];
+    assert!(accepted["headers"]["Location"].is_object());
+    for path in ["/runs", "/runs/{id}", "/runs/{id}/resume"] {
+        assert!(document["paths"][path].is_object(), "{path} is documented");
+    }
+    let schemas = &document["components"]["schemas"];
+    assert!(schemas["fastagentic.Run"].is_object());
+
+    // Every bad listing query is a JSON 400 that names the problem.
+    for (query, problem) in [
+        ("status=done", "not a run status"),
+        ("limit=0", "from 1 to 500"),
+        ("limit=9000", "from 1 to 500"),
+        ("status=failed&status=failed", "given twice"),
+    ] {
+        let answer = server.get(&format!("/runs?{query}")).await;
+        assert_eq!(answer.status(), 400, "{query}");
+        let body = json_of(answer).await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(problem), "{query}: {message}");
+    }
+}

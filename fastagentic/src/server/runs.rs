@@ -11,7 +11,6 @@ use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::cost;
@@ -361,10 +360,14 @@ pub(crate) fn router(shared: &Arc<Shared>, runs: Arc<Runs>) -> Router {
     };
     let list = {
         let shared = shared.clone();
-        get(move |Query(query): Query<ListQuery>, headers: HeaderMap| {
-            let (shared, runs) = (shared.clone(), runs.clone());
-            async move { list(&shared, &runs, query, &headers).await }
-        })
+        // Any query string reads as pairs (undecodable bytes become U+FFFD), so this
+        // extractor never answers for us.
+        get(
+            move |Query(pairs): Query<Vec<(String, String)>>, headers: HeaderMap| {
+                let (shared, runs) = (shared.clone(), runs.clone());
+                async move { list(&shared, &runs, pairs, &headers).await }
+            },
+        )
     };
     let get_only = || async { method_not_allowed("GET, HEAD") };
     Router::new()
@@ -476,33 +479,68 @@ async fn resume(shared: Arc<Shared>, runs: Arc<Runs>, id: String, headers: Heade
     respond(runs, state, caller, journal, run.input).await
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /runs`, read by hand so that every bad one (an unknown status, a
+/// limit out of range, a key given twice) gets a JSON 400 naming it.
+#[derive(Debug, Default)]
 struct ListQuery {
-    status: Option<String>,
+    status: Option<RunStatus>,
     limit: Option<usize>,
 }
 
+impl ListQuery {
+    fn parse(pairs: Vec<(String, String)>) -> Result<ListQuery, String> {
+        let mut query = ListQuery::default();
+        let mut seen = std::collections::HashSet::new();
+        for (key, value) in pairs {
+            if !seen.insert(key.clone()) {
+                return Err(format!("`{key}` is given twice; give it once"));
+            }
+            match key.as_str() {
+                "status" => query.status = Some(parse_status(&value)?),
+                "limit" => query.limit = Some(parse_limit(&value)?),
+                _ => {}
+            }
+        }
+        Ok(query)
+    }
+}
+
+fn parse_status(asked: &str) -> Result<RunStatus, String> {
+    RunStatus::parse(asked).ok_or_else(|| {
+        let known: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        format!(
+            "`status={asked}` is not a run status; use one of {}",
+            known.join(", ")
+        )
+    })
+}
+
+fn parse_limit(asked: &str) -> Result<usize, String> {
+    match asked.parse::<usize>() {
+        Ok(limit) if (1..=MAX_LISTED).contains(&limit) => Ok(limit),
+        _ => Err(format!(
+            "`limit={asked}` is not a whole number from 1 to {MAX_LISTED}"
+        )),
+    }
+}
+
 /// `GET /runs?status=…&limit=…`: the newest runs first, for operators.
-async fn list(shared: &Shared, runs: &Runs, query: ListQuery, headers: &HeaderMap) -> Response {
+async fn list(
+    shared: &Shared,
+    runs: &Runs,
+    pairs: Vec<(String, String)>,
+    headers: &HeaderMap,
+) -> Response {
     if let Err(refused) = shared.identity.operator_access(headers) {
         return refused;
     }
-    let status = match query.status.as_deref().map(|s| (s, RunStatus::parse(s))) {
-        None => None,
-        Some((_, Some(status))) => Some(status),
-        Some((asked, None)) => {
-            let known: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-            return plain_error(
-                StatusCode::BAD_REQUEST,
-                ErrorClass::InvalidInput,
-                format!(
-                    "`status={asked}` is not a run status; use one of {}",
-                    known.join(", ")
-                ),
-            );
+    let query = match ListQuery::parse(pairs) {
+        Ok(query) => query,
+        Err(problem) => {
+            return plain_error(StatusCode::BAD_REQUEST, ErrorClass::InvalidInput, problem);
         }
     };
-    let limit = query.limit.unwrap_or(100).clamp(1, MAX_LISTED);
+    let (status, limit) = (query.status, query.limit.unwrap_or(100));
     match within(Duration::from_secs(5), runs.store.list(status, limit)).await {
         Ok(found) => axum::Json(json!({ "runs": found })).into_response(),
         Err(err) => store_failed(&err),

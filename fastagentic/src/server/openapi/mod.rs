@@ -12,6 +12,8 @@ use std::sync::Arc;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+mod runs;
+
 use super::state::{EndpointState, Shared};
 use crate::error::ErrorClass;
 
@@ -34,6 +36,10 @@ pub(crate) fn document(shared: &Shared, endpoints: &[Arc<EndpointState>]) -> Val
     paths.insert("/health".to_owned(), health());
     let mut schemas = generator.take_definitions(true);
     schemas.insert(ERROR_SCHEMA.to_owned(), error_schema());
+    if endpoints.iter().any(|state| state.served.durable) {
+        runs::paths(&mut paths, &shared.identity);
+        runs::schemas(&mut schemas);
+    }
     let mut components = json!({ "schemas": schemas });
     let mut document = json!({
         "openapi": "3.1.0",
@@ -72,10 +78,10 @@ fn operation(
     } else {
         "When the request asks for it (`Accept: text/event-stream` or `\"stream\": true`)."
     };
-    let success = json!({
-        "application/json": { "schema": output(generator) },
-        "text/event-stream": { "schema": sse_event_schema(when) }
-    });
+    let mut success = json!({ "application/json": { "schema": output(generator) } });
+    if !served.durable {
+        success["text/event-stream"] = json!({ "schema": sse_event_schema(when) });
+    }
     let mut responses = Map::new();
     responses.insert(
         "200".into(),
@@ -84,6 +90,9 @@ fn operation(
     let limited = served.policies.rate_limit.is_some() || shared.global_limiter.is_some();
     for (status, when) in error_statuses(limited, shared.identity.has_api_keys()) {
         responses.insert(status.to_string(), error_response(status, when));
+    }
+    if served.durable {
+        runs::durable_responses(&mut responses);
     }
     let mut id = served.name.clone();
     let mut n = 2;
@@ -97,6 +106,9 @@ fn operation(
         "description": served.description,
         "responses": responses,
     });
+    if served.durable {
+        operation["parameters"] = json!([runs::idempotency_key()]);
+    }
     if let Some(input) = input {
         operation["requestBody"] = json!({
             "required": true,
