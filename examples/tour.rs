@@ -25,6 +25,10 @@
 //! 8. **mid-loop**: `gpt-4o` calls the tool, then fails with 503s: the loop falls back
 //!    to `claude-sonnet-4-5`, which gets the conversation so far (the call and its result,
 //!    as Anthropic `tool_use` / `tool_result` blocks) and answers; the tool ran once.
+//! 9. **checkpoint**: a durable endpoint, `POST /report`, makes two calls to `gpt-4o`
+//!    under a 1 s deadline; the second one hangs, the deadline cuts the run and it
+//!    answers `202` with where to resume it; `POST /runs/{id}/resume` replays the first
+//!    call from the run's journal and makes only the second (one call paid, not two).
 //!
 //! Then it prints a table (outcomes, retries, fallbacks, breaker transitions and cost per
 //! phase), the spend ledger and the key lines of `GET /metrics`, shuts the server down
@@ -152,6 +156,30 @@ async fn agent(ctx: AgentContext, q: Question) -> Result<Answer, AgentError> {
         model: ctx.model().to_owned(),
         provider: answer.completion.provider.to_string(),
         cost_usd: answer.cost_usd().and_then(|cost| cost.try_into().ok()),
+    })
+}
+
+/// Writes a report in two model calls, under a deadline that checkpoints: a run it cuts
+/// answers 202, and a resume makes only the calls its journal lacks.
+#[agent_endpoint(
+    path = "/report",
+    model = "gpt-4o",
+    durable = true,
+    timeout(total_ms = 1_000, on_timeout = "checkpoint")
+)]
+async fn report(ctx: AgentContext, q: Question) -> Result<Answer, AgentError> {
+    let outline = ctx.llm().complete(Prompt::user(&q.question)).await?;
+    let text = ctx
+        .llm()
+        .complete(Prompt::user(format!("Write up: {}", outline.text)))
+        .await?;
+    let cost: Option<fastagentic::pricing::Decimal> =
+        [outline.cost_usd, text.cost_usd].into_iter().sum();
+    Ok(Answer {
+        text: text.text,
+        model: ctx.model().to_owned(),
+        provider: text.provider.to_string(),
+        cost_usd: cost.and_then(|cost| cost.try_into().ok()),
     })
 }
 
@@ -298,11 +326,12 @@ impl Tally {
         self.by_status.get(&status).copied().unwrap_or(0)
     }
 
-    /// Answers other than 200 and 429, and requests without an answer.
+    /// Answers other than 200, 202 (a checkpoint) and 429, and requests without an
+    /// answer.
     fn unexpected(&self) -> u64 {
         self.by_status
             .iter()
-            .filter(|(status, _)| **status != 429)
+            .filter(|(status, _)| !matches!(**status, 202 | 429))
             .map(|(_, n)| n)
             .sum::<u64>()
             + self.transport_errors
@@ -492,6 +521,54 @@ impl Driver {
         }
         self.bar.inc(1);
         tally
+    }
+
+    /// Starts a `/report` run the deadline cuts (202), then resumes it (200); says what
+    /// each answer showed.
+    async fn checkpoint_and_resume(&self) -> Result<(Tally, String), String> {
+        let mut tally = Tally {
+            requests: 2,
+            ..Tally::default()
+        };
+        let started = (self.client.post(format!("{}/report", self.base)))
+            .json(&json!({ "question": "Report on the breaker's last hour." }))
+            .send()
+            .await
+            .map_err(|e| format!("checkpoint: POST /report: {e}"))?;
+        self.bar.inc(1);
+        if started.status() != 202 {
+            return Err(format!(
+                "checkpoint: expected a 202, got {}",
+                started.status()
+            ));
+        }
+        *tally.by_status.entry(202).or_default() += 1;
+        let checkpoint: Value = started.json().await.unwrap_or_default();
+        let resume = checkpoint["resume"].as_str().unwrap_or("/runs/?/resume");
+        let resumed = (self.client.post(format!("{}{resume}", self.base)))
+            .send()
+            .await
+            .map_err(|e| format!("checkpoint: POST {resume}: {e}"))?;
+        self.bar.inc(1);
+        let tokens = (resumed.headers().get("x-fastagentic-tokens"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned();
+        if resumed.status() != 200 {
+            return Err(format!(
+                "checkpoint: the resume answered {}",
+                resumed.status()
+            ));
+        }
+        let body: Value = resumed.json().await.unwrap_or_default();
+        let model = body["model"].as_str().unwrap_or("?").to_owned();
+        *tally.ok_by_model.entry(model).or_default() += 1;
+        let note = format!(
+            "202 with {} step journaled; the resume answered 200, paying {tokens} tokens \
+             (one call)",
+            checkpoint["steps"]
+        );
+        Ok((tally, note))
     }
 
     /// The `X-RateLimit-Remaining` an anonymous caller sees now (this costs one request).
@@ -991,6 +1068,28 @@ async fn phases(tour: &mut Tour) -> Result<(), String> {
         },
     )
     .await?;
+
+    tour.phase(
+        "checkpoint",
+        "a durable run: its deadline cuts it (202), a resume finishes it",
+        async |d, fake, _| {
+            fake.push(Reply::canned());
+            // Hangs past the run's 1 s deadline: the run checkpoints after one step.
+            fake.push(Reply::canned().first_byte_delay(Duration::from_secs(5)));
+            fake.push(Reply::canned());
+            let before = fake.requests().len();
+            let (tally, note) = d.checkpoint_and_resume().await?;
+            let calls = fake.requests().len() - before;
+            if calls != 3 || tally.ok(PRIMARY) != 1 || !note.contains("paying 19 tokens") {
+                return Err(format!(
+                    "checkpoint: expected 3 calls to {PRIMARY} (one cut) and a resume that \
+                     paid for one; got {calls} calls, {tally:?}: {note}"
+                ));
+            }
+            Ok((tally, Some(note)))
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -1011,6 +1110,8 @@ async fn tour() -> Result<ExitCode, String> {
     let mut app = App::new("fastagentic tour")
         .version(env!("CARGO_PKG_VERSION"))
         .providers(providers)
+        // The durable `/report` runs' journals, for as long as the tour runs.
+        .run_store(fastagentic::durable::MemoryRunStore::new())
         .shutdown_timeout(Duration::from_secs(5));
     for hook in hooks(&events) {
         app = app.hook(hook);
@@ -1041,7 +1142,7 @@ async fn tour() -> Result<ExitCode, String> {
     );
     println!();
 
-    let bar = ProgressBar::new(60 + 60 + 60 + 20 + 40 + 2);
+    let bar = ProgressBar::new(60 + 60 + 60 + 20 + 40 + 2 + 2);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} {msg:<11} [{elapsed_precise}] [{bar:40}] {pos}/{len} ({per_sec})",
@@ -1096,6 +1197,12 @@ async fn tour() -> Result<ExitCode, String> {
         metrics.contains("fastagentic_requests_total{endpoint=\"/ask\""),
         "/metrics has no fastagentic_requests_total for /ask",
     );
+    tour.expect(
+        metrics.contains(
+            "fastagentic_requests_total{endpoint=\"/report\",outcome=\"checkpointed\"} 1",
+        ),
+        "/metrics does not count /report's checkpoint",
+    );
 
     // Graceful shutdown: no request is in flight; the server drains and returns.
     drop(tour.driver);
@@ -1116,7 +1223,7 @@ async fn tour() -> Result<ExitCode, String> {
     if tour.problems.is_empty() {
         println!(
             "Tour complete in {:.1} s: retries, Retry-After, timeouts, an opening and closing \
-             breaker, fallbacks and rate limits all showed up. Server shut down cleanly.",
+             breaker, fallbacks, rate limits and a checkpointed run's resume all showed up. Server shut down cleanly.",
             started.elapsed().as_secs_f64()
         );
         Ok(ExitCode::SUCCESS)

@@ -44,7 +44,7 @@
 //!
 //! | Name | Type | Labels | What it counts |
 //! |------|------|--------|----------------|
-//! | `fastagentic_requests_total` | counter | `endpoint`, `outcome` | Finished runs; `outcome` is `success` or the final error's class (`rate_limit`, `timeout`, `circuit_open`, …). |
+//! | `fastagentic_requests_total` | counter | `endpoint`, `outcome` | Finished runs; `outcome` is `success`, `checkpointed` (a durable run its deadline stopped, to be resumed) or the final error's class (`rate_limit`, `timeout`, `circuit_open`, …). |
 //! | `fastagentic_request_duration_seconds` | histogram | `endpoint` | Run duration, every outcome, sleeps and fallbacks included. |
 //! | `fastagentic_retries_total` | counter | `endpoint`, `attempt` | Retries announced; `attempt` is the number of the attempt that failed (`"1"` for the first). |
 //! | `fastagentic_retry_exhausted_total` | counter | `endpoint` | Retry loops that used all of `max_attempts` and still failed. |
@@ -185,7 +185,7 @@ impl Metrics {
         let requests = Family::default();
         registry.register(
             "requests",
-            "Finished runs, by outcome: success or the final error's class",
+            "Finished runs, by outcome: success, checkpointed or the final error's class",
             Family::clone(&requests),
         );
         let duration = Family::new_with_constructor(duration_histogram as fn() -> Histogram);
@@ -379,7 +379,9 @@ impl Metrics {
     fn record(&self, event: &PipelineEvent) {
         let endpoint = &event.endpoint;
         match event.kind {
-            EventKind::Response | EventKind::Error => self.record_outcome(event),
+            EventKind::Response | EventKind::Error | EventKind::Checkpoint => {
+                self.record_outcome(event);
+            }
             EventKind::Retry => {
                 self.retries
                     .get_or_create(&AttemptLabels {
@@ -445,6 +447,7 @@ impl Metrics {
         let endpoint = &event.endpoint;
         let outcome = match (&event.kind, &event.error) {
             (EventKind::Response, _) => "success",
+            (EventKind::Checkpoint, _) => "checkpointed",
             (_, Some(err)) => err.class().as_str(),
             (_, None) => "other",
         };
@@ -586,6 +589,7 @@ impl EventSink for Metrics {
             kind,
             EventKind::Response
                 | EventKind::Error
+                | EventKind::Checkpoint
                 | EventKind::Retry
                 | EventKind::RetryEnd
                 | EventKind::Fallback

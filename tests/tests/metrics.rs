@@ -355,7 +355,7 @@ async fn the_exposition_counts_exactly_what_the_pipelines_did() {
 
     // A few lines verbatim: the exact form a scraper reads.
     for line in [
-        "# HELP fastagentic_requests_total Finished runs, by outcome: success or the final error's class.",
+        "# HELP fastagentic_requests_total Finished runs, by outcome: success, checkpointed or the final error's class.",
         "# TYPE fastagentic_requests_total counter",
         "fastagentic_requests_total{endpoint=\"/retry\",outcome=\"success\"} 1",
         "# TYPE fastagentic_request_duration_seconds histogram",
