@@ -91,6 +91,8 @@ pub mod guide {
     #[doc = include_str!("../../book/src/replicas.md")]
     pub struct Replicas;
 
+    // Its snippets name the PostgreSQL store, so they compile only with the feature.
+    #[cfg(feature = "postgres")]
     #[doc = include_str!("../../book/src/durable-runs.md")]
     pub struct DurableRuns;
 
