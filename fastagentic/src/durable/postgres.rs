@@ -16,40 +16,12 @@ use serde_json::Value;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{GenericClient, NoTls, Row};
 
-use super::row::{RUN_COLUMNS, RawRun, RawStep, RawSummary, STEP_COLUMNS, json, usage_json};
+use super::row::{
+    RUN_COLUMNS, RawRun, RawStep, RawSummary, STEP_COLUMNS, json, schema, usage_json,
+};
 use super::{Claim, Created, NewRun, RunRecord, RunStatus, RunStore, RunStoreError, RunSummary};
 use super::{StepRecord, wall_ms};
 use crate::llm::BoxFuture;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS fastagentic_runs (
-    run_id          TEXT PRIMARY KEY,
-    endpoint        TEXT NOT NULL,
-    status          TEXT NOT NULL,
-    input           TEXT NOT NULL,
-    idempotency_key TEXT,
-    user_id         TEXT,
-    tenant_id       TEXT,
-    result          TEXT,
-    created_ms      BIGINT NOT NULL,
-    updated_ms      BIGINT NOT NULL,
-    lease_until_ms  BIGINT NOT NULL,
-    UNIQUE (endpoint, idempotency_key)
-);
-CREATE INDEX IF NOT EXISTS fastagentic_runs_by_status
-    ON fastagentic_runs (status, created_ms);
-CREATE TABLE IF NOT EXISTS fastagentic_steps (
-    run_id       TEXT NOT NULL REFERENCES fastagentic_runs (run_id) ON DELETE CASCADE,
-    idx          BIGINT NOT NULL,
-    name         TEXT NOT NULL,
-    output       TEXT NOT NULL,
-    model        TEXT,
-    usage        TEXT,
-    cost_usd     TEXT,
-    completed_ms BIGINT NOT NULL,
-    PRIMARY KEY (run_id, idx)
-);
-";
 
 /// Replicas connecting at once each run the schema; this lock (an arbitrary key, taken
 /// for one transaction) makes them take turns instead of colliding in the catalog.
@@ -110,7 +82,9 @@ impl PostgresRunStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await
             .map_err(|err| io(&err))?;
-        tx.batch_execute(SCHEMA).await.map_err(|err| io(&err))?;
+        tx.batch_execute(&schema("BIGINT"))
+            .await
+            .map_err(|err| io(&err))?;
         tx.commit().await.map_err(|err| io(&err))
     }
 

@@ -9,6 +9,42 @@ use serde_json::Value;
 
 use super::{RunRecord, RunStatus, RunStoreError, RunSummary, StepRecord};
 
+/// The tables, with `integer` as the type of times and indexes (SQLite's `INTEGER`,
+/// PostgreSQL's `BIGINT`: both 64-bit).
+pub(crate) fn schema(integer: &str) -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS fastagentic_runs (
+    run_id          TEXT PRIMARY KEY,
+    endpoint        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    input           TEXT NOT NULL,
+    idempotency_key TEXT,
+    user_id         TEXT,
+    tenant_id       TEXT,
+    result          TEXT,
+    created_ms      {integer} NOT NULL,
+    updated_ms      {integer} NOT NULL,
+    lease_until_ms  {integer} NOT NULL,
+    UNIQUE (endpoint, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS fastagentic_runs_by_status
+    ON fastagentic_runs (status, created_ms);
+CREATE TABLE IF NOT EXISTS fastagentic_steps (
+    run_id       TEXT NOT NULL REFERENCES fastagentic_runs (run_id) ON DELETE CASCADE,
+    idx          {integer} NOT NULL,
+    name         TEXT NOT NULL,
+    output       TEXT NOT NULL,
+    model        TEXT,
+    usage        TEXT,
+    cost_usd     TEXT,
+    completed_ms {integer} NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+"
+    )
+}
+
 /// The columns of `fastagentic_runs`, in the order [`RawRun`] reads them.
 pub(crate) const RUN_COLUMNS: &str = "run_id, endpoint, status, input, idempotency_key, \
                                       user_id, tenant_id, result, created_ms, updated_ms, \

@@ -14,40 +14,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde_json::Value;
 
-use super::row::{RUN_COLUMNS, RawRun, RawStep, RawSummary, STEP_COLUMNS, json, usage_json};
+use super::row::{
+    RUN_COLUMNS, RawRun, RawStep, RawSummary, STEP_COLUMNS, json, schema, usage_json,
+};
 use super::{Claim, Created, NewRun, RunRecord, RunStatus, RunStore, RunStoreError, RunSummary};
 use super::{StepRecord, ready, wall_ms};
 use crate::llm::BoxFuture;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS fastagentic_runs (
-    run_id          TEXT PRIMARY KEY,
-    endpoint        TEXT NOT NULL,
-    status          TEXT NOT NULL,
-    input           TEXT NOT NULL,
-    idempotency_key TEXT,
-    user_id         TEXT,
-    tenant_id       TEXT,
-    result          TEXT,
-    created_ms      INTEGER NOT NULL,
-    updated_ms      INTEGER NOT NULL,
-    lease_until_ms  INTEGER NOT NULL,
-    UNIQUE (endpoint, idempotency_key)
-);
-CREATE INDEX IF NOT EXISTS fastagentic_runs_by_status
-    ON fastagentic_runs (status, created_ms);
-CREATE TABLE IF NOT EXISTS fastagentic_steps (
-    run_id       TEXT NOT NULL REFERENCES fastagentic_runs (run_id) ON DELETE CASCADE,
-    idx          INTEGER NOT NULL,
-    name         TEXT NOT NULL,
-    output       TEXT NOT NULL,
-    model        TEXT,
-    usage        TEXT,
-    cost_usd     TEXT,
-    completed_ms INTEGER NOT NULL,
-    PRIMARY KEY (run_id, idx)
-);
-";
 
 /// Durable runs in one SQLite file (feature `sqlite`, on by default; SQLite is compiled
 /// in, nothing to install). Several processes on one host may share the file; for
@@ -77,7 +49,9 @@ impl SqliteRunStore {
         connection
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|err| io(&err))?;
-        connection.execute_batch(SCHEMA).map_err(|err| io(&err))?;
+        connection
+            .execute_batch(&schema("INTEGER"))
+            .map_err(|err| io(&err))?;
         Ok(SqliteRunStore {
             path,
             connection: Mutex::new(connection),
