@@ -102,17 +102,12 @@ impl RunStore for MemoryRunStore {
             let Some(run) = runs.get_mut(&run_id) else {
                 return Claim::Unknown;
             };
-            match run.status {
-                RunStatus::Completed => Claim::Completed(Box::new(run.clone())),
-                RunStatus::Running if run.lease_until_ms > now_ms => {
-                    Claim::Busy(Box::new(run.clone()))
+            match run.clone().claimed(now_ms, lease_until_ms) {
+                Ok(claimed) => {
+                    *run = claimed.clone();
+                    Claim::Claimed(Box::new(claimed))
                 }
-                _ => {
-                    run.status = RunStatus::Running;
-                    run.lease_until_ms = lease_until_ms;
-                    run.updated_ms = now_ms;
-                    Claim::Claimed(Box::new(run.clone()))
-                }
+                Err(answer) => answer,
             }
         })))
     }

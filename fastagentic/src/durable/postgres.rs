@@ -413,13 +413,12 @@ async fn claim(
 ) -> Result<Claim, RunStoreError> {
     let tx = client.transaction().await.map_err(|err| io(&err))?;
     // The row lock makes a concurrent claim wait here, then read what this one wrote.
-    let Some(mut run) = load(&*tx, run_id, true).await? else {
+    let Some(run) = load(&*tx, run_id, true).await? else {
         return Ok(Claim::Unknown);
     };
-    let claim = match run.status {
-        RunStatus::Completed => Claim::Completed(Box::new(run)),
-        RunStatus::Running if run.lease_until_ms > now_ms => Claim::Busy(Box::new(run)),
-        _ => {
+    let claim = match run.claimed(now_ms, lease_until_ms) {
+        Err(answer) => answer,
+        Ok(run) => {
             tx.execute(
                 "UPDATE fastagentic_runs SET status = 'running', lease_until_ms = $2, \
                  updated_ms = $3 WHERE run_id = $1",
@@ -427,9 +426,6 @@ async fn claim(
             )
             .await
             .map_err(|err| io(&err))?;
-            run.status = RunStatus::Running;
-            run.lease_until_ms = lease_until_ms;
-            run.updated_ms = now_ms;
             Claim::Claimed(Box::new(run))
         }
     };

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::Claim;
 use crate::llm::Usage;
 
 /// Where a durable run is.
@@ -171,6 +172,22 @@ impl RunRecord {
             .filter(|s| s.model.is_some())
             .map(|s| s.cost_usd)
             .sum()
+    }
+
+    /// What a claim at `now_ms` makes of this run, for the stores: `Ok` with the run
+    /// taken (running, leased until `lease_until_ms`) when it is free, else the answer
+    /// to give — completed, or running under a lease that has not expired.
+    pub(crate) fn claimed(mut self, now_ms: i64, lease_until_ms: i64) -> Result<Self, Claim> {
+        match self.status {
+            RunStatus::Completed => Err(Claim::Completed(Box::new(self))),
+            RunStatus::Running if self.lease_until_ms > now_ms => Err(Claim::Busy(Box::new(self))),
+            _ => {
+                self.status = RunStatus::Running;
+                self.lease_until_ms = lease_until_ms;
+                self.updated_ms = now_ms;
+                Ok(self)
+            }
+        }
     }
 
     /// The run as a list shows it.

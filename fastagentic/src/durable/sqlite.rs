@@ -335,20 +335,15 @@ fn claim(
     let Some(run) = load(&tx, run_id)? else {
         return Ok(Claim::Unknown);
     };
-    let claim = match run.status {
-        RunStatus::Completed => Claim::Completed(Box::new(run)),
-        RunStatus::Running if run.lease_until_ms > now_ms => Claim::Busy(Box::new(run)),
-        _ => {
+    let claim = match run.claimed(now_ms, lease_until_ms) {
+        Err(answer) => answer,
+        Ok(run) => {
             tx.execute(
                 "UPDATE fastagentic_runs SET status = 'running', lease_until_ms = ?2, \
                  updated_ms = ?3 WHERE run_id = ?1",
                 params![run_id, lease_until_ms, now_ms],
             )
             .map_err(|err| io(&err))?;
-            let mut run = run;
-            run.status = RunStatus::Running;
-            run.lease_until_ms = lease_until_ms;
-            run.updated_ms = now_ms;
             Claim::Claimed(Box::new(run))
         }
     };
