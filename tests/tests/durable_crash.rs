@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use fastagentic::durable::{RunRecord, RunStatus, RunStore, SqliteRunStore};
 use fastagentic_testing::{FakeServer, Reply};
+use fastagentic_tests::served::client;
 use serde_json::{Value, json};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_durable_server");
@@ -121,13 +122,6 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
 }
 
 /// Input tokens the process has billed, from its `/metrics`.

@@ -16,6 +16,14 @@ const RUN_SUMMARY_SCHEMA: &str = "fastagentic.RunSummary";
 /// The component of a `409` about a run.
 const RUN_CONFLICT_SCHEMA: &str = "fastagentic.RunConflict";
 
+/// Every run status, as the API writes them.
+fn run_statuses() -> Vec<&'static str> {
+    crate::durable::RunStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect()
+}
+
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -100,10 +108,7 @@ fn store_down() -> Value {
 
 /// `/runs`, `/runs/{id}` and `/runs/{id}/resume`.
 pub(super) fn paths(paths: &mut Map<String, Value>, identity: &IdentityConfig) {
-    let statuses: Vec<&str> = crate::durable::RunStatus::ALL
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
+    let statuses = run_statuses();
     let mut listed = json!({
         "200": {
             "description": "The newest runs first.",
@@ -199,10 +204,7 @@ fn resume_responses() -> Value {
 
 /// The schemas the durable answers refer to.
 pub(super) fn schemas(schemas: &mut Map<String, Value>) {
-    let statuses: Vec<&str> = crate::durable::RunStatus::ALL
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
+    let statuses = run_statuses();
     let status = json!({ "type": "string", "enum": statuses });
     schemas.insert(CHECKPOINT_SCHEMA.into(), json!({
         "type": "object",
