@@ -23,7 +23,8 @@
 //! Run with `cargo bench -p fastagentic --bench gateway_overhead`. `OVERHEAD_SECONDS`
 //! sets the seconds of each measurement (default 3); `OVERHEAD_HOLD=1` prints the
 //! fastagentic server's pid and keeps each measurement running ten times longer, to
-//! attach a profiler.
+//! attach a profiler; `OVERHEAD_WORKERS` sets the server's tokio worker threads (default:
+//! one per core).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -167,7 +168,14 @@ async fn chat(ctx: AgentContext, request: ChatRequest) -> Result<ChatResponse, A
 }
 
 fn serve_fastagentic() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = std::env::var("OVERHEAD_WORKERS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+    {
+        builder.worker_threads(workers);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .expect("a runtime starts");
