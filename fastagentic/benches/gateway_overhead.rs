@@ -175,10 +175,7 @@ fn serve_fastagentic() {
     {
         builder.worker_threads(workers);
     }
-    let runtime = builder
-        .enable_all()
-        .build()
-        .expect("a runtime starts");
+    let runtime = builder.enable_all().build().expect("a runtime starts");
     runtime.block_on(async {
         let listener = announce().await;
         let served = App::new("gateway overhead")
