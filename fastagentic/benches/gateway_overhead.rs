@@ -169,11 +169,11 @@ async fn chat(ctx: AgentContext, request: ChatRequest) -> Result<ChatResponse, A
 
 fn serve_fastagentic() {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = std::env::var("OVERHEAD_WORKERS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-    {
-        builder.worker_threads(workers);
+    if let Ok(text) = std::env::var("OVERHEAD_WORKERS") {
+        match text.parse::<usize>() {
+            Ok(workers) if workers > 0 => builder.worker_threads(workers),
+            _ => panic!("OVERHEAD_WORKERS={text:?}: set it to a whole number of at least 1"),
+        };
     }
     let runtime = builder.enable_all().build().expect("a runtime starts");
     runtime.block_on(async {
