@@ -243,7 +243,7 @@ pub struct Admission<'a> {
     identity: Identity<'a>,
     tokens: u64,
     /// The tightest request limit as this admission left it.
-    snapshot: Option<Noted>,
+    snapshot: Option<Noted<'a>>,
     /// Dropped before the run was admitted: hand everything back.
     armed: bool,
     /// Where the units were taken: refunds and reconciling go back there.
@@ -253,24 +253,37 @@ pub struct Admission<'a> {
 /// What an admission saw of its tightest request limit. A local cell's state is kept
 /// raw: turning it into "requests left" costs a 64-bit division (tens of nanoseconds,
 /// more than the rest of an admission), paid only if someone reads the snapshot, or when
-/// two rules must be compared.
+/// two rules must be compared. Both variants are three words, borrowing the rule's rate
+/// rather than copying it, because an admission is returned by value on every request
+/// and copying it out is a measurable share of the check.
 #[derive(Clone, Copy, Debug)]
-enum Noted {
+enum Noted<'a> {
     /// A local cell right after its take.
-    Cell { rate: Rate, tat: u64, now: u64 },
+    Cell { rate: &'a Rate, tat: u64, now: u64 },
     /// What a shared store reported.
-    Known(RateLimitSnapshot),
+    Known {
+        limit: u64,
+        remaining: u64,
+        reset_nanos: u64,
+    },
 }
 
-impl Noted {
+impl Noted<'_> {
     fn snapshot(self) -> RateLimitSnapshot {
-        match self {
-            Noted::Cell { rate, tat, now } => RateLimitSnapshot {
-                limit: rate.limit(),
-                remaining: rate.remaining(tat, now),
-                reset: Duration::from_nanos(tat.saturating_sub(now)),
-            },
-            Noted::Known(snapshot) => snapshot,
+        let (limit, remaining, reset_nanos) = match self {
+            Noted::Cell { rate, tat, now } => {
+                (rate.limit(), rate.remaining(tat, now), tat.saturating_sub(now))
+            }
+            Noted::Known {
+                limit,
+                remaining,
+                reset_nanos,
+            } => (limit, remaining, reset_nanos),
+        };
+        RateLimitSnapshot {
+            limit,
+            remaining,
+            reset: Duration::from_nanos(reset_nanos),
         }
     }
 }
@@ -374,7 +387,7 @@ impl RateLimiter {
         tokens: Option<u32>,
         now: Instant,
     ) -> Result<Admission<'a>, AgentError> {
-        let (admission, _) = self.take_all(identity, tokens, self.nanos(now), 0)?;
+        let admission = self.take_all(identity, tokens, self.nanos(now), 0, |_, _| {})?;
         Ok(admission.commit())
     }
 
@@ -391,18 +404,30 @@ impl RateLimiter {
             OnLimit::Reject => 0,
             OnLimit::Delay | OnLimit::Queue => nanos(deadline.saturating_duration_since(now)),
         };
-        let (admission, wait) = self.take_all(identity, tokens, self.nanos(now), max_wait)?;
+        let mut wait: Option<Wait<'a>> = None;
+        let admission =
+            self.take_all(identity, tokens, self.nanos(now), max_wait, |nanos, rule| {
+                if wait.is_none_or(|longest| nanos > longest.nanos) {
+                    wait = Some(Wait { nanos, rule });
+                }
+            })?;
         Ok(Reservation { admission, wait })
     }
 
     /// Takes from every applicable rule; on a refusal hands back what was taken.
+    ///
+    /// Each rule whose slot lies in the future is reported to `on_wait` (its wait in
+    /// nanoseconds, and the rule). The sink is generic rather than a returned
+    /// `Option<Wait>` so the never-waiting path compiles the bookkeeping away and returns
+    /// only the admission.
     fn take_all<'a>(
         &'a self,
         identity: Identity<'a>,
         tokens: Option<u32>,
         now: u64,
         max_wait: u64,
-    ) -> Result<(Admission<'a>, Option<Wait<'a>>), AgentError> {
+        mut on_wait: impl FnMut(u64, &'a Rule),
+    ) -> Result<Admission<'a>, AgentError> {
         let tokens = u64::from(tokens.unwrap_or(self.token_estimate));
         let mut admission = Admission {
             limiter: self,
@@ -412,7 +437,6 @@ impl RateLimiter {
             armed: true,
             backend: Backend::Local,
         };
-        let mut wait: Option<Wait<'a>> = None;
         for (index, rule) in self.rules.iter().enumerate() {
             let units = match rule.limit_type {
                 LimitType::Rpm => 1,
@@ -426,10 +450,10 @@ impl RateLimiter {
             match take {
                 Take::Taken { wait: w, tat } => {
                     if rule.limit_type == LimitType::Rpm {
-                        admission.note(rule.rate, tat, now);
+                        admission.note(&rule.rate, tat, now);
                     }
-                    if w > 0 && wait.is_none_or(|longest| w > longest.nanos) {
-                        wait = Some(Wait { nanos: w, rule });
+                    if w > 0 {
+                        on_wait(w, rule);
                     }
                 }
                 Take::Refused { wait } => {
@@ -445,7 +469,7 @@ impl RateLimiter {
                 }
             }
         }
-        Ok((admission, wait))
+        Ok(admission)
     }
 
     /// Takes a place in the waiting line (`queue` mode only); refuses when it is full.
@@ -615,16 +639,20 @@ impl<'a> Admission<'a> {
     }
 
     /// Keeps the tighter of the noted snapshot and a rule's state after its take.
-    fn note(&mut self, rate: Rate, tat: u64, now: u64) {
+    fn note(&mut self, rate: &'a Rate, tat: u64, now: u64) {
         self.keep_tighter(Noted::Cell { rate, tat, now });
     }
 
     /// Keeps the tighter of the noted snapshot and `snapshot`.
     fn note_snapshot(&mut self, snapshot: RateLimitSnapshot) {
-        self.keep_tighter(Noted::Known(snapshot));
+        self.keep_tighter(Noted::Known {
+            limit: snapshot.limit,
+            remaining: snapshot.remaining,
+            reset_nanos: nanos(snapshot.reset),
+        });
     }
 
-    fn keep_tighter(&mut self, noted: Noted) {
+    fn keep_tighter(&mut self, noted: Noted<'a>) {
         match self.snapshot {
             None => self.snapshot = Some(noted),
             Some(kept) if noted.snapshot().remaining < kept.snapshot().remaining => {
@@ -770,8 +798,12 @@ impl Drop for QueueSlot<'_> {
     }
 }
 
+/// `d` in nanoseconds, saturating (at 584 years). Done in `u64` rather than through
+/// `as_nanos`'s `u128`, since every check converts its clock reading this way.
 fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 #[cfg(test)]

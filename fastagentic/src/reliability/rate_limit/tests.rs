@@ -22,8 +22,8 @@ fn two_threads_hammering_get_exactly_rpm_per_minute() {
                         (0..1000)
                             .filter(|_| {
                                 limiter
-                                    .take_all(anonymous(), None, now, 0)
-                                    .map(|(admission, _)| drop(admission.commit()))
+                                    .take_all(anonymous(), None, now, 0, |_, _| {})
+                                    .map(|admission| drop(admission.commit()))
                                     .is_ok()
                             })
                             .count()
