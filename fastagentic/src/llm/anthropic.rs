@@ -11,7 +11,7 @@ use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice, Turn};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
-use super::transport::{self, ApiKey, BodyLimits, StreamDecoder, tool_result_of};
+use super::transport::{self, ApiKey, BodyLimits, Endpoint, StreamDecoder, tool_result_of};
 use crate::error::AgentError;
 
 /// A client for Anthropic's Messages API.
@@ -25,7 +25,7 @@ use crate::error::AgentError;
 #[derive(Clone, Debug)]
 pub struct Anthropic {
     name: Arc<str>,
-    base_url: String,
+    endpoint: Endpoint,
     key: ApiKey,
     client: reqwest::Client,
     limits: BodyLimits,
@@ -45,7 +45,7 @@ impl Anthropic {
     pub fn new(api_key: impl Into<String>) -> Self {
         Anthropic {
             name: "anthropic".into(),
-            base_url: Anthropic::DEFAULT_BASE_URL.to_owned(),
+            endpoint: Anthropic::endpoint(Anthropic::DEFAULT_BASE_URL),
             key: ApiKey::new(api_key),
             client: transport::shared_client(),
             limits: BodyLimits::default(),
@@ -64,8 +64,12 @@ impl Anthropic {
 
     /// Sends requests to `base_url` instead (without the `/v1` path).
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.endpoint = Anthropic::endpoint(&base_url.into());
         self
+    }
+
+    fn endpoint(base_url: &str) -> Endpoint {
+        Endpoint::new(base_url, "v1/messages")
     }
 
     /// Bounds how much of an answer is read (whole answers, error bodies, one SSE
@@ -77,8 +81,8 @@ impl Anthropic {
 
     fn request(&self, body: &Value) -> Result<reqwest::RequestBuilder, AgentError> {
         Ok(self
-            .client
-            .post(transport::join(&self.base_url, "v1/messages"))
+            .endpoint
+            .post(&self.client)
             .header("x-api-key", self.key.header("")?)
             .header(
                 "anthropic-version",

@@ -11,7 +11,7 @@ use super::prompt::{Message, Prompt, ResponseFormat, Role, ToolChoice};
 use super::provider::{BoxFuture, Provider};
 use super::sse::SseEvent;
 use super::stream::{CompletionStream, StreamEvent};
-use super::transport::{self, ApiKey, BodyLimits, StreamDecoder, tool_result_of};
+use super::transport::{self, ApiKey, BodyLimits, Endpoint, StreamDecoder, tool_result_of};
 use crate::error::{AgentError, ErrorClass};
 
 /// How a server wants the output cap spelled.
@@ -36,7 +36,7 @@ pub enum MaxTokensField {
 #[derive(Clone, Debug)]
 pub struct OpenAi {
     name: Arc<str>,
-    base_url: String,
+    endpoint: Endpoint,
     key: Option<ApiKey>,
     headers: HeaderMap,
     max_tokens_field: MaxTokensField,
@@ -53,7 +53,7 @@ impl OpenAi {
     pub fn new(api_key: impl Into<String>) -> Self {
         OpenAi {
             name: "openai".into(),
-            base_url: OpenAi::DEFAULT_BASE_URL.to_owned(),
+            endpoint: OpenAi::endpoint(OpenAi::DEFAULT_BASE_URL),
             key: Some(ApiKey::new(api_key)),
             headers: HeaderMap::new(),
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
@@ -79,7 +79,7 @@ impl OpenAi {
     pub fn compatible(name: impl Into<Arc<str>>, base_url: impl Into<String>) -> Self {
         OpenAi {
             name: name.into(),
-            base_url: base_url.into(),
+            endpoint: OpenAi::endpoint(&base_url.into()),
             key: None,
             headers: HeaderMap::new(),
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
@@ -91,8 +91,12 @@ impl OpenAi {
 
     /// Sends requests to `base_url` (a gateway, a proxy, a fake server in tests).
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.endpoint = OpenAi::endpoint(&base_url.into());
         self
+    }
+
+    fn endpoint(base_url: &str) -> Endpoint {
+        Endpoint::new(base_url, "chat/completions")
     }
 
     /// Bounds how much of an answer is read (whole answers, error bodies, one SSE
@@ -132,10 +136,9 @@ impl OpenAi {
     }
 
     fn request(&self, body: &Value) -> Result<reqwest::RequestBuilder, AgentError> {
-        let url = transport::join(&self.base_url, "chat/completions");
         let mut request = self
-            .client
-            .post(url)
+            .endpoint
+            .post(&self.client)
             .headers(self.headers.clone())
             .json(body);
         if let Some(key) = &self.key {

@@ -477,6 +477,40 @@ pub(crate) fn parse_data<T: DeserializeOwned>(
     serde_json::from_str(&event.data).map_err(|e| malformed(provider, &e))
 }
 
+/// A provider's request URL, parsed once when the provider is configured. Handed over
+/// as text, reqwest would parse it again on every request (about 7 k instructions, a
+/// fifteenth of a whole proxied call, measured with callgrind).
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    text: String,
+    /// `None` when the text is not a URL: reqwest then gets the text and reports the
+    /// problem at send time, exactly as it would without this cache.
+    parsed: Option<reqwest::Url>,
+}
+
+impl Endpoint {
+    /// `path` under `base`.
+    pub(crate) fn new(base: &str, path: &str) -> Self {
+        let text = join(base, path);
+        let parsed = reqwest::Url::parse(&text).ok();
+        Endpoint { text, parsed }
+    }
+
+    /// A POST to this URL through `client`.
+    pub(crate) fn post(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        match &self.parsed {
+            Some(url) => client.post(url.clone()),
+            None => client.post(self.text.as_str()),
+        }
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
 /// Joins a base URL and a path without doubling or dropping the slash.
 pub(crate) fn join(base: &str, path: &str) -> String {
     format!(
@@ -500,6 +534,28 @@ pub(crate) fn tool_result_of(message: &Message) -> Result<&ToolResult, AgentErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_is_parsed_once_and_a_bad_one_still_fails_at_send() {
+        let client = reqwest::Client::new();
+        let good = Endpoint::new("http://127.0.0.1:9/v1/", "/chat/completions");
+        let request = good.post(&client).build().expect("a valid URL builds");
+        assert_eq!(
+            request.url().as_str(),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+        assert_eq!(
+            format!("{good:?}"),
+            r#""http://127.0.0.1:9/v1/chat/completions""#
+        );
+
+        let bad = Endpoint::new("not a url", "chat/completions");
+        let err = bad
+            .post(&client)
+            .build()
+            .expect_err("reqwest reports the bad URL");
+        assert!(err.is_builder(), "{err}");
+    }
 
     #[test]
     fn key_fragments_in_provider_messages_are_masked() {

@@ -271,9 +271,11 @@ enum Noted<'a> {
 impl Noted<'_> {
     fn snapshot(self) -> RateLimitSnapshot {
         let (limit, remaining, reset_nanos) = match self {
-            Noted::Cell { rate, tat, now } => {
-                (rate.limit(), rate.remaining(tat, now), tat.saturating_sub(now))
-            }
+            Noted::Cell { rate, tat, now } => (
+                rate.limit(),
+                rate.remaining(tat, now),
+                tat.saturating_sub(now),
+            ),
             Noted::Known {
                 limit,
                 remaining,
@@ -405,12 +407,17 @@ impl RateLimiter {
             OnLimit::Delay | OnLimit::Queue => nanos(deadline.saturating_duration_since(now)),
         };
         let mut wait: Option<Wait<'a>> = None;
-        let admission =
-            self.take_all(identity, tokens, self.nanos(now), max_wait, |nanos, rule| {
+        let admission = self.take_all(
+            identity,
+            tokens,
+            self.nanos(now),
+            max_wait,
+            |nanos, rule| {
                 if wait.is_none_or(|longest| nanos > longest.nanos) {
                     wait = Some(Wait { nanos, rule });
                 }
-            })?;
+            },
+        )?;
         Ok(Reservation { admission, wait })
     }
 
