@@ -126,7 +126,11 @@ impl Pipeline {
             run_id = run.run_id,
             error_class = tracing::field::Empty,
         );
-        let work = in_span(self.run_admitted(&request, &run, &mut op), &span);
+        // Pinned where it is built: the run's future holds the endpoint's whole body (kilobytes
+        // once an LLM call is inside), and moving it into the span wrapper, then into the
+        // `select!`, copied all of it twice per request.
+        let admitted = std::pin::pin!(self.run_admitted(&request, &run, &mut op));
+        let work = in_span(admitted, &span);
         let result = match &request.cancel {
             Some(token) => tokio::select! {
                 biased;
